@@ -1,0 +1,98 @@
+"""Operator-edited content: site name, legal pages and announcements."""
+
+from datetime import datetime
+
+from sqlmodel import Session, or_, select
+
+from instance.errors import Invalid
+from instance.i18n import _
+from schema.tables import Announcement, Membership, SiteSetting, User
+from schema.tables._base import utcnow
+from schema.tables.site import ANNOUNCEMENT_AUDIENCES, SITE_PAGES
+
+SETTING_KEYS = ("site_name", *SITE_PAGES)
+
+
+def get_setting(session: Session, key: str, default: str = "") -> str:
+    """An operator setting, or the default when never set."""
+    row = session.get(SiteSetting, key)
+    return row.value if row is not None and row.value else default
+
+
+def set_setting(session: Session, *, key: str, value: str) -> None:
+    """Store an operator setting."""
+    if key not in SETTING_KEYS:
+        raise Invalid({key: _("Unknown setting.")})
+    if len(value) > 100_000:
+        raise Invalid({key: _("This text is too long.")})
+    row = session.get(SiteSetting, key) or SiteSetting(key=key)
+    row.value = value.strip()
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def is_any_manager(session: Session, user: User) -> bool:
+    """True when the person manages at least one association."""
+    query = select(Membership.id).where(
+        Membership.user_id == user.id,
+        Membership.status == "active",
+        Membership.role.in_(("manager", "owner")),  # type: ignore[attr-defined]
+    )
+    return session.exec(query).first() is not None
+
+
+def active_announcements(
+    session: Session, user: User | None, now: datetime | None = None
+) -> list[Announcement]:
+    """Announcements to show this person now (managers see theirs too)."""
+    now = now or utcnow()
+    audiences = ["all"]
+    if user is not None and (user.is_admin or is_any_manager(session, user)):
+        audiences.append("managers")
+    query = (
+        select(Announcement)
+        .where(
+            Announcement.starts_at <= now,
+            or_(Announcement.ends_at.is_(None), Announcement.ends_at > now),  # type: ignore[union-attr]
+            Announcement.audience.in_(audiences),  # type: ignore[attr-defined]
+        )
+        .order_by(Announcement.starts_at.desc())  # type: ignore[attr-defined]
+    )
+    return list(session.exec(query))
+
+
+def create_announcement(
+    session: Session,
+    *,
+    author: User,
+    title: str,
+    body: str = "",
+    audience: str = "all",
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+) -> Announcement:
+    """Publish an announcement."""
+    errors: dict[str, str] = {}
+    if not title.strip():
+        errors["title"] = _("Enter a title.")
+    elif len(title) > 200:
+        errors["title"] = _("Use at most 200 characters.")
+    if len(body) > 5000:
+        errors["body"] = _("Use at most 5000 characters.")
+    if audience not in ANNOUNCEMENT_AUDIENCES:
+        errors["audience"] = _("Choose everyone or managers.")
+    if starts_at and ends_at and ends_at <= starts_at:
+        errors["ends_at"] = _("The end must come after the start.")
+    if errors:
+        raise Invalid(errors)
+    announcement = Announcement(
+        title=title.strip(),
+        body=body.strip(),
+        audience=audience,
+        starts_at=starts_at or utcnow(),
+        ends_at=ends_at,
+        created_by_id=author.id,
+    )
+    session.add(announcement)
+    session.flush()
+    return announcement

@@ -1,0 +1,1 @@
+"""Data shapes: database tables and the federated vocabulary. No queries, no I/O."""

@@ -1,0 +1,165 @@
+"""Shared fixtures: a fresh database per test, the app, HTTP clients, a real SMTP server."""
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlmodel import SQLModel
+
+from instance.config import Config, build_config
+from instance.mail import Mailer
+from schema.db import Database, create_all, make_engine
+from web.app import build_services, create_app
+from web.services import Services
+
+SECRET = "test-secret-" + "x" * 40
+TEST_DATABASE_URL = os.environ.get("BENEFED_TEST_DATABASE_URL", "")
+
+
+def database_url(tmp_path: Path) -> str:
+    """PostgreSQL when BENEFED_TEST_DATABASE_URL is set, else a SQLite file (WAL)."""
+    return TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'benefed.db'}"
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    """A test configuration; sections are given as dicts."""
+    raw: dict[str, object] = {
+        "base_url": "http://testserver",
+        "database_url": database_url(tmp_path),
+        "secret_key": SECRET,
+        "data_dir": str(tmp_path / "data"),
+        "log_level": "warning",
+        "email": {"backend": "smtp", "smtp_port": 1},
+        "security": {"login_attempts": 5},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}  # type: ignore[dict-item]
+        else:
+            raw[key] = value
+    return build_config(raw, {})
+
+
+def fresh_database(url: str) -> Database:
+    """An empty database with every table."""
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        SQLModel.metadata.drop_all(engine)
+    create_all(engine)
+    return Database(engine)
+
+
+@dataclass
+class SentMail:
+    """The mails the test SMTP server received."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def to(self, address: str) -> list[Message]:
+        """Mails sent to one address."""
+        return [m for m in self.messages if address in m["To"]]
+
+    def last_to(self, address: str) -> Message:
+        """The newest mail to an address (fails the test when there is none)."""
+        found = self.to(address)
+        assert found, f"no mail to {address}; got {[m['To'] for m in self.messages]}"
+        return found[-1]
+
+    @staticmethod
+    def body(message: Message) -> str:
+        """The text of a mail."""
+        payload = message.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        return payload.decode("utf-8")
+
+    def link_in(self, message: Message) -> str:
+        """The first link of a mail, as a path."""
+        match = re.search(r"https?://[^/\s]+(/\S+)", self.body(message))
+        assert match, self.body(message)
+        return match.group(1)
+
+
+class _Collector:
+    def __init__(self, sink: SentMail) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: object) -> str:  # noqa: N802
+        self.sink.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SentMail, int]]:
+    """A real SMTP server (aiosmtpd) on loopback, collecting what it receives."""
+    sink = SentMail()
+    controller = Controller(_Collector(sink), hostname="127.0.0.1", port=0)
+    controller.start()
+    try:
+        yield sink, controller.server.sockets[0].getsockname()[1]
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail(smtp: tuple[SentMail, int]) -> SentMail:
+    """The mails received by the test SMTP server."""
+    return smtp[0]
+
+
+@pytest.fixture
+def config(tmp_path: Path, smtp: tuple[SentMail, int]) -> Config:
+    """The configuration of the instance under test (mail to the test SMTP server)."""
+    return make_config(tmp_path, email={"smtp_port": smtp[1]})
+
+
+@pytest.fixture
+def services(config: Config) -> Iterator[Services]:
+    """Services of the instance under test, over a fresh database."""
+    found = build_services(config, mailer=Mailer(config.email, config.site_name))
+    found.db.dispose()
+    found.db = fresh_database(config.database_url)
+    yield found
+    found.db.dispose()
+
+
+@pytest.fixture
+def db(services: Services) -> Database:
+    """The database of the instance under test."""
+    return services.db
+
+
+@pytest.fixture
+def app(config: Config, services: Services):  # type: ignore[no-untyped-def]
+    """The application under test."""
+    return create_app(config, services=services)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as found:
+        yield found
+
+
+@pytest.fixture
+async def make_client(app) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    """A factory of further clients (several people at once)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        made = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(made)
+        return made
+
+    yield factory
+    for made in clients:
+        await made.aclose()

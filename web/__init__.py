@@ -1,0 +1,1 @@
+"""The Starlette application, its pages, API, templates and command line."""

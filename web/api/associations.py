@@ -1,0 +1,5 @@
+"""API: associations."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,5 @@
+"""API: auth."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,5 @@
+"""API: me."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

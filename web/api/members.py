@@ -1,0 +1,5 @@
+"""API: members."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``benefed`` command line, one module per group."""

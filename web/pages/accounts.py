@@ -1,0 +1,5 @@
+"""Pages: accounts."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,5 @@
+"""Pages: admin."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

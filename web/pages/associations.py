@@ -1,0 +1,5 @@
+"""Pages: associations."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []

@@ -1,0 +1,5 @@
+"""Pages: members."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
