@@ -2,20 +2,24 @@
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import sync_playwright
 from sqlmodel import SQLModel
 
 from instance.config import Config, build_config
 from instance.mail import Mailer
 from schema.db import Database, create_all, make_engine
+from tests.browser import CHROMIUM_ARGS, chromium_path
+from tests.live import LiveInstance, free_port
 from web.app import build_services, create_app
 from web.services import Services
 
@@ -99,10 +103,11 @@ class _Collector:
 def smtp() -> Iterator[tuple[SentMail, int]]:
     """A real SMTP server (aiosmtpd) on loopback, collecting what it receives."""
     sink = SentMail()
-    controller = Controller(_Collector(sink), hostname="127.0.0.1", port=0)
+    port = free_port()
+    controller = Controller(_Collector(sink), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield sink, controller.server.sockets[0].getsockname()[1]
+        yield sink, port
     finally:
         controller.stop()
 
@@ -163,3 +168,29 @@ async def make_client(app) -> AsyncIterator:  # type: ignore[no-untyped-def]
     yield factory
     for made in clients:
         await made.aclose()
+
+
+@pytest.fixture
+def live(tmp_path: Path, smtp: tuple[SentMail, int]) -> Iterator[Callable[..., LiveInstance]]:
+    """Start real instances (`benefed serve` on 127.0.0.1); all stop after the test."""
+    started: list[LiveInstance] = []
+
+    def start(name: str = "a", **settings: str) -> LiveInstance:
+        instance = LiveInstance(tmp_path / name, smtp_port=smtp[1], settings=settings)
+        started.append(instance.start())
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
