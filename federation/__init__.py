@@ -1,0 +1,1 @@
+"""ActivityPub federation: keys, HTTP signatures, object proofs, delivery and discovery."""
