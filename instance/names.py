@@ -24,6 +24,7 @@ RESERVED = frozenset(
         "logout",
         "me",
         "networks",
+        "new",
         "nodeinfo",
         "outbox",
         "root",

@@ -1,10 +1,10 @@
 """Operator-edited content: site name, legal pages and announcements."""
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlmodel import Session, or_, select
 
-from instance.errors import Invalid
+from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from schema.tables import Announcement, Membership, SiteSetting, User
 from schema.tables._base import utcnow
@@ -96,3 +96,55 @@ def create_announcement(
     session.add(announcement)
     session.flush()
     return announcement
+
+
+SITE_NAME_MAX = 100
+LOCAL_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+
+
+def update_settings(session: Session, *, values: dict[str, str]) -> None:
+    """Store several settings at once; raise Invalid with every field at fault."""
+    errors: dict[str, str] = {}
+    for key, value in values.items():
+        if key not in SETTING_KEYS:
+            errors[key] = _("Unknown setting.")
+        elif key == "site_name" and len(value.strip()) > SITE_NAME_MAX:
+            errors[key] = _("Use at most 100 characters.")
+        elif len(value) > 100_000:
+            errors[key] = _("This text is too long.")
+    if errors:
+        raise Invalid(errors)
+    for key, value in values.items():
+        set_setting(session, key=key, value=value)
+
+
+def parse_local_datetime(value: str, zone: tzinfo, *, field: str) -> datetime | None:
+    """A date and time typed in the instance's zone, as UTC (None when left empty)."""
+    value = value.strip()
+    if not value:
+        return None
+    for pattern in LOCAL_FORMATS:
+        try:
+            parsed = datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=zone).astimezone(UTC)
+    raise Invalid({field: _("Enter a date and time, like 2025-03-01 14:30.")})
+
+
+def list_announcements(session: Session) -> list[Announcement]:
+    """Every announcement, the latest to start first."""
+    query = select(Announcement).order_by(
+        Announcement.starts_at.desc(),  # type: ignore[attr-defined]
+        Announcement.id.desc(),  # type: ignore[union-attr]
+    )
+    return list(session.exec(query))
+
+
+def delete_announcement(session: Session, *, announcement_id: int) -> None:
+    """Remove an announcement; raise NotFound."""
+    announcement = session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound(_("No such announcement."))
+    session.delete(announcement)
+    session.flush()

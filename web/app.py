@@ -1,5 +1,6 @@
 """The application factory: everything is built here, nothing at import time."""
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 
+from federation.worker import run_worker
 from instance.config import Config
 from instance.errors import DomainError
 from instance.mail import Mailer
@@ -16,10 +18,12 @@ from instance.ratelimit import RateLimiter
 from schema.db import Database, make_engine
 from web.errors import domain_error, http_error, server_error
 from web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
+from web.negotiation import ActivityPubNegotiation
 from web.routes import build_routes
 from web.services import Services
 
 log = logging.getLogger("benefed")
+WORKER_STOP_SECONDS = 5.0
 
 
 def build_services(config: Config, *, mailer: Mailer | None = None) -> Services:
@@ -39,7 +43,14 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        stop, worker = asyncio.Event(), None
+        if config.federation.enabled and config.federation.run_worker_in_server:
+            worker = asyncio.create_task(run_worker(found.db, config, stop=stop))
         yield
+        stop.set()
+        if worker is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(worker, WORKER_STOP_SECONDS)
         found.db.dispose()
 
     middleware = [
@@ -49,6 +60,7 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
             max_bytes=config.security.max_body_bytes,
             inbox_max_bytes=config.federation.max_body_bytes,
         ),
+        Middleware(ActivityPubNegotiation),
         Middleware(
             SessionMiddleware,
             secret_key=config.secret_key,

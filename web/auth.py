@@ -15,6 +15,7 @@ from instance.secrets import token_hash
 from schema.tables import ApiToken, User
 from web.services import services
 
+API_PREFIX = "/api/"
 SESSION_USER = "user_id"
 SESSION_STAMP = "stamp"
 _UNSET = object()
@@ -40,11 +41,18 @@ def logout(request: Request) -> None:
 
 
 def current_user(request: Request) -> User | None:
-    """The signed-in person, or None (cached on the request)."""
+    """The signed-in person, or None (cached on the request).
+
+    The JSON API takes bearer tokens only: a session cookie there would let other
+    sites make a visitor's browser call it.
+    """
     cached = getattr(request.state, "user", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[no-any-return]
-    user = _session_user(request) or _bearer_user(request)
+    if request.url.path.startswith(API_PREFIX):
+        user = _bearer_user(request)
+    else:
+        user = _session_user(request)
     request.state.user = user
     return user
 

@@ -5,22 +5,54 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from web.activitypub import actors as ap_actors
+from web.activitypub import admin as ap_admin
+from web.activitypub import discovery as ap_discovery
+from web.activitypub import inbox as ap_inbox
+from web.activitypub import notes as ap_notes
+from web.api import actions as api_actions
 from web.api import associations as api_associations
 from web.api import auth as api_auth
+from web.api import exports as api_exports
 from web.api import me as api_me
 from web.api import members as api_members
-from web.pages import accounts, admin, associations, home, members
+from web.api import openapi as api_openapi
+from web.api import summaries as api_summaries
+from web.api import taxonomy as api_taxonomy
+from web.pages import access, accounts, actions, admin, associations, home, members, stats
+from web.pages import taxonomy as taxonomy_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-PAGE_MODULES = (home, accounts, associations, members, admin)
-API_MODULES = (api_auth, api_me, api_associations, api_members)
+PAGE_MODULES = (
+    home,
+    accounts,
+    associations,
+    members,
+    admin,
+    actions,
+    stats,
+    taxonomy_pages,
+    access,
+)
+API_MODULES = (
+    api_auth,
+    api_me,
+    api_associations,
+    api_members,
+    api_actions,
+    api_taxonomy,
+    api_summaries,
+    api_exports,
+    api_openapi,
+)
+FEDERATION_MODULES = (ap_discovery, ap_inbox, ap_notes, ap_admin, ap_actors)
 
 
 def build_routes() -> list[BaseRoute]:
     """Every route of the application."""
     table: list[BaseRoute] = []
-    for module in (*PAGE_MODULES, *API_MODULES):
+    for module in (*PAGE_MODULES, *API_MODULES, *FEDERATION_MODULES):
         table.extend(module.routes)
     table.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
     return table

@@ -1,0 +1,147 @@
+"""Blocks: domains and actors the instance admin cut off.
+
+A blocked domain covers its subdomains. Their requests get 403, nothing is
+delivered to them, and blocking ends their follows (state "ended").
+"""
+
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, col, or_, select
+
+from federation import safe_http
+from instance.errors import Invalid, NotFound
+from instance.i18n import _
+from schema.tables import Block, Follow, RemoteActor
+from schema.tables._base import utcnow
+
+REASON_MAX = 500
+_DOMAIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-:[]")
+
+
+def host_of(uri: str) -> str:
+    """The lower-cased host (with its port, if any) of a URL; "" when there is none."""
+    try:
+        return safe_http.host_of(uri)
+    except (ValueError, TypeError):
+        return ""
+
+
+def _bare(host: str) -> str:
+    """The host without its port."""
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]
+
+
+def _domain_matches(blocked: str, host: str) -> bool:
+    host, blocked = host.lower(), blocked.lower()
+    if ":" in blocked and not blocked.startswith("["):
+        return host == blocked
+    bare = _bare(host)
+    return bare == blocked or bare.endswith("." + blocked)
+
+
+def blocked_domains(session: Session) -> list[str]:
+    """Every blocked domain."""
+    rows = session.exec(select(Block.domain).where(Block.domain != ""))
+    return [row for row in rows]
+
+
+def blocked_actors(session: Session) -> set[str]:
+    """Every blocked actor URI."""
+    return set(session.exec(select(Block.actor_uri).where(Block.actor_uri != "")))
+
+
+def host_in(domains: list[str], host: str) -> bool:
+    """True when the host falls under one of the blocked domains (read once per batch)."""
+    return bool(host) and any(_domain_matches(d, host) for d in domains)
+
+
+def is_blocked(session: Session, *, host: str = "", actor_uri: str = "") -> bool:
+    """True when the host (or the actor's host) or the actor itself is blocked."""
+    hosts = {h for h in (host.lower(), host_of(actor_uri)) if h}
+    if actor_uri:
+        hit = session.exec(select(Block.id).where(Block.actor_uri == actor_uri)).first()
+        if hit is not None:
+            return True
+    return any(_domain_matches(d, h) for d in blocked_domains(session) for h in hosts)
+
+
+def check_domain(domain: str) -> str:
+    """A domain as the admin typed it, normalised (lower case, no scheme or path)."""
+    domain = domain.strip().lower()
+    if "://" in domain:
+        domain = host_of(domain)
+    domain = domain.strip("/").removeprefix("*.")
+    if not domain or len(domain) > 255 or not set(domain) <= _DOMAIN_CHARS:
+        raise Invalid({"domain": _("Enter a domain name, like example.org.")})
+    return domain
+
+
+def check_actor(uri: str) -> str:
+    """An actor address (https://...) as typed, checked."""
+    uri = uri.strip()
+    parts = urlsplit(uri) if len(uri) <= 2048 else None
+    if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise Invalid({"actor": _("Enter the address of an account, starting with https://.")})
+    return uri
+
+
+def add_block(
+    session: Session, *, domain: str = "", actor_uri: str = "", reason: str = ""
+) -> Block:
+    """Block a domain or an actor; their follows end (deliveries to them fail when due)."""
+    if bool(domain.strip()) == bool(actor_uri.strip()):
+        raise Invalid({"domain": _("Enter either a domain or an account address.")})
+    if len(reason) > REASON_MAX:
+        raise Invalid({"reason": _("Use at most 500 characters.")})
+    domain = check_domain(domain) if domain.strip() else ""
+    actor_uri = check_actor(actor_uri) if actor_uri.strip() else ""
+    query = select(Block).where(Block.domain == domain, Block.actor_uri == actor_uri)
+    block = session.exec(query).first()
+    if block is None:
+        block = Block(domain=domain, actor_uri=actor_uri, reason=reason.strip())
+        session.add(block)
+        session.flush()
+    _drop_follows(session, domain=domain, actor_uri=actor_uri)
+    return block
+
+
+def remove_block(session: Session, *, block_id: int) -> None:
+    """Lift a block (follows that ended stay ended)."""
+    block = session.get(Block, block_id)
+    if block is None:
+        raise NotFound(_("No such block."))
+    session.delete(block)
+    session.flush()
+
+
+def list_blocks(session: Session) -> list[Block]:
+    """Every block, newest first."""
+    return list(session.exec(select(Block).order_by(col(Block.created_at).desc())))
+
+
+def _matching_actors(session: Session, *, domain: str, actor_uri: str) -> list[RemoteActor]:
+    if actor_uri:
+        return list(session.exec(select(RemoteActor).where(RemoteActor.uri == actor_uri)))
+    query = select(RemoteActor).where(
+        or_(
+            RemoteActor.host == domain,
+            col(RemoteActor.host).endswith("." + domain),
+            col(RemoteActor.host).startswith(domain + ":"),
+            col(RemoteActor.host).contains("." + domain + ":"),
+        )
+    )
+    return [a for a in session.exec(query) if _domain_matches(domain, a.host)]
+
+
+def _drop_follows(session: Session, *, domain: str, actor_uri: str) -> None:
+    now = utcnow()
+    for actor in _matching_actors(session, domain=domain, actor_uri=actor_uri):
+        follows = session.exec(select(Follow).where(Follow.remote_actor_id == actor.id))
+        for follow in follows:
+            if follow.state != "ended":
+                follow.state = "ended"
+                follow.updated_at = now
+                session.add(follow)
+    session.flush()

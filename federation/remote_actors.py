@@ -1,0 +1,405 @@
+"""Actors of other servers: fetched with a signed GET as our instance actor, checked, cached.
+
+A fetched document is accepted only when it is ActivityPub JSON (content type),
+carries no JSON-LD restructuring keyword (@graph, @included, @reverse), has
+exactly the id we asked for, and shares its origin with the final URL. Actors
+are cached for a day in RemoteActor; keys are accepted only when the actor and
+the key point at each other.
+"""
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from federation import actor_keys, keys, urls, webfinger
+from federation.handles import Handle, HandleError, parse_lookup
+from federation.safe_http import host_of, is_activitypub_type, signed_get
+from instance.config import Config
+from schema.db import Database
+from schema.tables import RemoteActor
+from schema.tables._base import utcnow
+
+CACHE_TTL = timedelta(days=1)
+ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Application", "Service"})
+FORBIDDEN_KEYWORDS = frozenset({"@graph", "@included", "@reverse"})
+MAX_DEPTH = 32
+MAX_TEXT = 255
+
+
+class RemoteActorError(Exception):
+    """A remote actor or key could not be fetched, or was not acceptable."""
+
+
+class RemoteActorGone(RemoteActorError):
+    """The remote server says the actor is gone (410)."""
+
+
+def instance_signing_key(db: Database, config: Config) -> tuple[str, RSAPrivateKey]:
+    """Our instance actor's key id and RSA key (created on first use)."""
+    with db.read() as session:
+        if actor_keys.current_key(session, "instance", None, "rsa") is not None:
+            return actor_keys.signing_key(session, config=config, kind="instance", owner_id=None)
+    with db.write() as session:
+        return actor_keys.signing_key(session, config=config, kind="instance", owner_id=None)
+
+
+def same_origin(first: str, second: str) -> bool:
+    """True when two URLs share scheme, host and port."""
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+
+
+def check_keywords(value: Any, depth: int = 0) -> None:
+    """Refuse JSON-LD restructuring keywords anywhere, and documents nested too deep."""
+    if depth > MAX_DEPTH:
+        raise RemoteActorError("document nested too deep")
+    if isinstance(value, dict):
+        bad = FORBIDDEN_KEYWORDS.intersection(value)
+        if bad:
+            raise RemoteActorError(f"document uses {sorted(bad)[0]}")
+        for item in value.values():
+            check_keywords(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_keywords(item, depth + 1)
+
+
+async def fetch_object(
+    db: Database, client: httpx.AsyncClient, config: Config, uri: str
+) -> dict[str, Any]:
+    """Fetch an ActivityPub document by id with a signed GET and check it (RemoteActorError)."""
+    key_id, private_key = instance_signing_key(db, config)
+    try:
+        response = await signed_get(client, uri, key_id=key_id, private_key=private_key)
+    except httpx.HTTPError as error:
+        raise RemoteActorError(f"fetching {uri} failed: {error}") from error
+    if response.status_code == 410:
+        raise RemoteActorGone(f"{uri} is gone")
+    if response.status_code != 200:
+        raise RemoteActorError(f"fetching {uri} answered {response.status_code}")
+    if not is_activitypub_type(response.headers.get("content-type", "")):
+        raise RemoteActorError(f"{uri} is not ActivityPub JSON")
+    try:
+        document = json.loads(response.content)
+    except (ValueError, RecursionError):
+        raise RemoteActorError(f"{uri} is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise RemoteActorError(f"{uri} is not a JSON object")
+    check_keywords(document)
+    if document.get("id") != uri:
+        raise RemoteActorError(f"{uri} answered a document with another id")
+    if not same_origin(uri, str(response.url)):
+        raise RemoteActorError(f"{uri} was served from another origin")
+    return document
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _url_on(origin: str, value: Any) -> str:
+    """value when it is an http(s) URL of the same origin, else ""."""
+    if isinstance(value, str) and len(value) <= 2048 and same_origin(origin, value):
+        return value
+    return ""
+
+
+def _first_type(document: dict[str, Any]) -> str:
+    found = document.get("type")
+    types = found if isinstance(found, list) else [found]
+    for kind in types:
+        if kind in ACTOR_TYPES:
+            return str(kind)
+    return ""
+
+
+def parse_public_key(uri: str, value: Any) -> dict[str, str]:
+    """The actor's RSA publicKey {id, owner, publicKeyPem} (owner must be the actor), or {}."""
+    candidates = value if isinstance(value, list) else [value]
+    for candidate in candidates:
+        if isinstance(candidate, str) and same_origin(uri, candidate):
+            return {"id": candidate, "owner": uri, "publicKeyPem": ""}
+        if not isinstance(candidate, dict):
+            continue
+        key_id, owner, pem = (
+            candidate.get("id"),
+            candidate.get("owner"),
+            candidate.get("publicKeyPem"),
+        )
+        if not isinstance(key_id, str) or owner != uri or not same_origin(uri, key_id):
+            continue
+        if not isinstance(pem, str):
+            return {"id": key_id, "owner": uri, "publicKeyPem": ""}
+        try:
+            keys.parse_rsa_public_pem(pem)
+        except ValueError:
+            continue
+        return {"id": key_id, "owner": uri, "publicKeyPem": pem}
+    return {}
+
+
+def parse_assertion_methods(uri: str, value: Any) -> list[dict[str, str]]:
+    """The actor's Ed25519 Multikeys (controller = the actor, same origin); others ignored."""
+    found: list[dict[str, str]] = []
+    for method in value if isinstance(value, list) else [value]:
+        if not isinstance(method, dict) or method.get("type") != "Multikey":
+            continue
+        key_id, multibase = method.get("id"), method.get("publicKeyMultibase")
+        if not isinstance(key_id, str) or not same_origin(uri, key_id):
+            continue
+        if method.get("controller") != uri or not isinstance(multibase, str):
+            continue
+        try:
+            keys.parse_ed25519_multikey(multibase)
+        except ValueError:
+            continue
+        entry = {
+            "id": key_id,
+            "type": "Multikey",
+            "controller": uri,
+            "publicKeyMultibase": multibase,
+        }
+        for extra in ("revoked", "expires"):
+            if isinstance(method.get(extra), str):
+                entry[extra] = method[extra][:64]
+        found.append(entry)
+    return found
+
+
+def actor_fields(uri: str, document: dict[str, Any]) -> dict[str, Any]:
+    """The RemoteActor columns of a checked actor document (RemoteActorError if not an actor)."""
+    kind = _first_type(document)
+    if not kind:
+        raise RemoteActorError(f"{uri} is not an actor")
+    inbox = _url_on(uri, document.get("inbox"))
+    if not inbox:
+        raise RemoteActorError(f"{uri} has no inbox on its own server")
+    endpoints = document.get("endpoints")
+    shared = _url_on(uri, endpoints.get("sharedInbox")) if isinstance(endpoints, dict) else ""
+    public_key = parse_public_key(uri, document.get("publicKey"))
+    stored = {
+        "id": uri,
+        "type": kind,
+        "preferredUsername": _text(document.get("preferredUsername")),
+        "name": _text(document.get("name")),
+        "inbox": inbox,
+        "outbox": _url_on(uri, document.get("outbox")),
+        "followers": _url_on(uri, document.get("followers")),
+        "url": _text(document.get("url"), 2048),
+        "manuallyApprovesFollowers": document.get("manuallyApprovesFollowers") is True,
+        "endpoints": {"sharedInbox": shared} if shared else {},
+        "publicKey": public_key,
+        "assertionMethod": parse_assertion_methods(uri, document.get("assertionMethod")),
+    }
+    return {
+        "uri": uri,
+        "host": host_of(uri),
+        "type": kind,
+        "preferred_username": stored["preferredUsername"],
+        "name": stored["name"],
+        "inbox": inbox,
+        "shared_inbox": shared,
+        "public_key_id": public_key.get("id", ""),
+        "public_key_pem": public_key.get("publicKeyPem", ""),
+        "document": json.dumps(stored, separators=(",", ":")),
+    }
+
+
+def _store(db: Database, fields: dict[str, Any], *, now: datetime) -> RemoteActor:
+    for _attempt in range(2):
+        try:
+            with db.write() as session:
+                row = session.exec(
+                    select(RemoteActor).where(RemoteActor.uri == fields["uri"])
+                ).first()
+                row = row or RemoteActor(uri=fields["uri"], host=fields["host"])
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                row.fetched_at, row.expires_at, row.is_gone = now, now + CACHE_TTL, False
+                session.add(row)
+                session.flush()
+                return row
+        except IntegrityError:
+            continue
+    raise RemoteActorError(f"could not store {fields['uri']}")
+
+
+def _mark_gone(db: Database, uri: str) -> None:
+    with db.write() as session:
+        row = session.exec(select(RemoteActor).where(RemoteActor.uri == uri)).first()
+        if row is not None:
+            row.is_gone = True
+            session.add(row)
+
+
+def _cached(db: Database, uri: str, now: datetime) -> RemoteActor | None:
+    with db.read() as session:
+        row = session.exec(select(RemoteActor).where(RemoteActor.uri == uri)).first()
+    if row is None or row.is_gone or _aware(row.expires_at) <= now:
+        return None
+    return row
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+async def fetch_actor(
+    db: Database, client: httpx.AsyncClient, config: Config, uri: str, *, force: bool = False
+) -> RemoteActor:
+    """A remote actor, from the cache (a day) or fetched and checked; RemoteActorError."""
+    uri = urldefrag(uri).url if isinstance(uri, str) else ""
+    if not uri or urls.is_local(config, uri):
+        raise RemoteActorError("not a remote actor URL")
+    now = utcnow()
+    if not force:
+        cached = _cached(db, uri, now)
+        if cached is not None:
+            return cached
+    try:
+        document = await fetch_object(db, client, config, uri)
+    except RemoteActorGone:
+        _mark_gone(db, uri)
+        raise
+    return _store(db, actor_fields(uri, document), now=now)
+
+
+async def actor_for_key_id(
+    db: Database, client: httpx.AsyncClient, config: Config, key_id: str, *, refresh: bool = False
+) -> RemoteActor:
+    """The actor owning an RSA key id (with or without fragment, or a stand-alone Key document).
+
+    The actor's publicKey must name this key id and, for a Key document, the key's
+    owner must be that actor (both directions). ``refresh`` fetches again (rotation).
+    """
+    if not isinstance(key_id, str) or not key_id.startswith(("http://", "https://")):
+        raise RemoteActorError("key id is not an http(s) URL")
+    if not refresh:
+        with db.read() as session:
+            row = session.exec(
+                select(RemoteActor).where(RemoteActor.public_key_id == key_id)
+            ).first()
+        if (
+            row is not None
+            and not row.is_gone
+            and _aware(row.expires_at) > utcnow()
+            and row.public_key_pem
+        ):
+            return row
+    url, fragment = urldefrag(key_id)
+    if fragment:
+        actor = await fetch_actor(db, client, config, url, force=refresh)
+        return _require_key(actor, key_id)
+    return await _actor_from_key_document(db, client, config, key_id, refresh=refresh)
+
+
+def _require_key(actor: RemoteActor, key_id: str) -> RemoteActor:
+    if actor.public_key_id != key_id or not actor.public_key_pem:
+        raise RemoteActorError(f"{actor.uri} does not publish the key {key_id}")
+    return actor
+
+
+async def _actor_from_key_document(
+    db: Database, client: httpx.AsyncClient, config: Config, key_id: str, *, refresh: bool
+) -> RemoteActor:
+    document = await fetch_object(db, client, config, key_id)
+    if _first_type(document):
+        return _require_key(_store(db, actor_fields(key_id, document), now=utcnow()), key_id)
+    owner, pem = document.get("owner") or document.get("controller"), document.get("publicKeyPem")
+    if not isinstance(owner, str) or not isinstance(pem, str) or not same_origin(owner, key_id):
+        raise RemoteActorError(f"{key_id} is neither an actor nor a key with an owner")
+    try:
+        keys.parse_rsa_public_pem(pem)
+    except ValueError as error:
+        raise RemoteActorError(f"{key_id}: {error}") from None
+    actor = await fetch_actor(db, client, config, owner, force=refresh)
+    if actor.public_key_id != key_id:
+        raise RemoteActorError(f"{owner} does not name {key_id} as its key")
+    if actor.public_key_pem and actor.public_key_pem.strip() != pem.strip():
+        raise RemoteActorError(f"{key_id} differs from the key its owner publishes")
+    if not actor.public_key_pem:
+        with db.write() as session:
+            row = session.get(RemoteActor, actor.id)
+            if row is None:
+                raise RemoteActorError(f"{owner} vanished")
+            row.public_key_pem = pem
+            session.add(row)
+            actor = row
+    return actor
+
+
+async def resolve_handle(
+    db: Database, client: httpx.AsyncClient, config: Config, handle: str
+) -> RemoteActor:
+    """The remote actor named by name@host, @name@host, acct:name@host or an actor URL."""
+    try:
+        parsed = parse_lookup(handle)
+    except HandleError as error:
+        raise RemoteActorError(f"not a handle: {error}") from None
+    if isinstance(parsed, str):
+        return await fetch_actor(db, client, config, parsed)
+    if parsed.host == config.domain.lower():
+        raise RemoteActorError("that handle is on this instance")
+    try:
+        uri = await webfinger.lookup(client, config, parsed)
+    except webfinger.WebFingerError as error:
+        raise RemoteActorError(str(error)) from None
+    actor = await fetch_actor(db, client, config, uri)
+    await _check_reverse(client, config, parsed, actor)
+    return actor
+
+
+async def _check_reverse(
+    client: httpx.AsyncClient, config: Config, handle: Handle, actor: RemoteActor
+) -> None:
+    """When the actor lives on another host than the handle, its own host must agree."""
+    if actor.host == handle.host:
+        return
+    if not actor.preferred_username:
+        raise RemoteActorError(f"{actor.uri} has no preferredUsername")
+    reverse = Handle(name=actor.preferred_username, host=actor.host)
+    try:
+        again = await webfinger.lookup(client, config, reverse)
+    except webfinger.WebFingerError as error:
+        raise RemoteActorError(f"{actor.host} does not confirm {handle}: {error}") from None
+    if again != actor.uri:
+        raise RemoteActorError(f"{handle} and {actor.uri} do not confirm each other")
+
+
+def stored_document(remote_actor: RemoteActor) -> dict[str, Any]:
+    """The checked subset of the actor document kept in RemoteActor.document."""
+    try:
+        found = json.loads(remote_actor.document or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def ed25519_keys(remote_actor: RemoteActor) -> dict[str, Ed25519PublicKey]:
+    """Every Ed25519 key of the actor by key id, revoked ones included (see revoked_keys)."""
+    found: dict[str, Ed25519PublicKey] = {}
+    for method in stored_document(remote_actor).get("assertionMethod", []):
+        try:
+            found[method["id"]] = keys.parse_ed25519_multikey(method["publicKeyMultibase"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def revoked_keys(remote_actor: RemoteActor) -> dict[str, datetime]:
+    """The revocation date of each revoked Ed25519 key of the actor."""
+    found: dict[str, datetime] = {}
+    for method in stored_document(remote_actor).get("assertionMethod", []):
+        try:
+            moment = datetime.fromisoformat(str(method["revoked"]).replace("Z", "+00:00"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        found[method["id"]] = _aware(moment)
+    return found

@@ -1,0 +1,272 @@
+"""Verifying a signed inbox request: who sent it, and may they send it.
+
+The scheme is RFC 9421 when a Signature-Input header is present, else draft-cavage.
+In order: the request is signed; the signed Host is ours; the key and the
+activity's actor share an origin (FEP-fe34) and the actor is not one of ours;
+neither the key's host nor the actor is blocked (403); the Date / created is
+within ``config.federation.signature_skew_seconds`` and the body digest matches
+(checked before any key is fetched); the key resolves to a remote actor, whose
+key verifies the signature (the actor is fetched again once on failure: key
+rotation); that actor is the activity's actor. Any failure is ``Refused`` with
+401 (403 when blocked) and a reason; nothing is stored.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from federation import blocks, keys, remote_actors, rfc9421, signatures, urls
+from instance.config import Config
+from schema.db import Database
+from schema.tables import RemoteActor
+
+log = logging.getLogger("benefed.signatures")
+
+
+class Refused(Exception):
+    """The request is refused: ``status`` 401 (not verified) or 403 (blocked), and why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Unknown(Refused):
+    """A Delete from an actor we never knew and cannot fetch: answered 202, nothing stored."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(202, reason)
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """What verification needs of an HTTP request, framework-free."""
+
+    method: str
+    path_with_query: str
+    headers: Mapping[str, str]
+    body: bytes
+    scheme: str = "https"
+    fields: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", signatures.lower_headers(self.headers))
+
+    @property
+    def target_uri(self) -> str:
+        """The URI the sender aimed at, as RFC 9421's @target-uri sees it."""
+        return f"{self.scheme}://{self.fields.get('host', '')}{self.path_with_query}"
+
+    @property
+    def is_rfc9421(self) -> bool:
+        """True when signed with RFC 9421 (a Signature-Input header)."""
+        return "signature-input" in self.fields
+
+
+def actor_of(activity: dict[str, Any]) -> str:
+    """The activity's actor id (a string, or an embedded actor's id)."""
+    actor = activity.get("actor")
+    if isinstance(actor, dict):
+        actor = actor.get("id")
+    return actor if isinstance(actor, str) else ""
+
+
+def _key_id(request: IncomingRequest) -> str:
+    if not request.is_rfc9421 and "signature" not in request.fields:
+        if not request.fields.get("authorization", "").lower().startswith("signature "):
+            raise Refused(401, "the request is not signed")
+    try:
+        if request.is_rfc9421:
+            return rfc9421.key_id_of(request.fields)
+        return signatures.key_id_of(request.fields)
+    except signatures.SignatureError as error:
+        raise Refused(401, f"malformed signature: {error}") from None
+
+
+def _check_host(request: IncomingRequest, config: Config) -> None:
+    sent = request.fields.get("host", "")
+    try:
+        ours = signatures.authority(config.base_url)
+        theirs = signatures.authority(f"{request.scheme}://{sent}") if sent else ""
+    except ValueError:
+        theirs = ""
+    if theirs != ours:
+        raise Refused(401, "the request was not addressed to this host")
+
+
+def _check_origins(config: Config, key_id: str, actor_uri: str, activity_id: str) -> None:
+    if not actor_uri:
+        raise Refused(401, "the activity has no actor")
+    if urls.is_local(config, actor_uri) or urls.is_local(config, key_id):
+        raise Refused(401, "the activity claims to come from this instance")
+    if not remote_actors.same_origin(key_id, actor_uri):
+        raise Refused(401, "the key belongs to another host than the activity's actor")
+    if not remote_actors.same_origin(activity_id, actor_uri):
+        raise Refused(401, "the activity's id is not on its actor's server")
+
+
+def is_refused_by_block(db: Database, key_id: str, actor_uri: str) -> bool:
+    """True when the key's host or the actor (or its host) is blocked."""
+    with db.read() as session:
+        return blocks.is_blocked(
+            session, host=blocks.host_of(key_id), actor_uri=actor_uri
+        ) or blocks.is_blocked(session, actor_uri=key_id.partition("#")[0])
+
+
+def _digest_matches(value: str, body: bytes) -> bool:
+    expected = hashlib.sha256(body).digest()
+    for part in value.split(","):
+        name, _, encoded = part.strip().partition("=")
+        if name.lower() == "sha-256":
+            try:
+                given = base64.b64decode(encoded.strip().strip(":"), validate=True)
+            except ValueError:
+                return False
+            return hmac.compare_digest(given, expected)
+    return False
+
+
+def _signature_value(fields: Mapping[str, str]) -> str:
+    value = fields.get("signature")
+    if value is None:
+        scheme, _, value = fields.get("authorization", "").partition(" ")
+    return value
+
+
+def _http_date(value: str | None) -> datetime:
+    if not value:
+        raise ValueError("date is signed but the Date header is missing")
+    moment = parsedate_to_datetime(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _created_moments(request: IncomingRequest) -> list[datetime]:
+    fields = request.fields
+    if request.is_rfc9421:
+        return [datetime.fromtimestamp(rfc9421.parse_message_signature(fields).created, UTC)]
+    parsed = signatures.parse_signature_header(_signature_value(fields))
+    moments = []
+    if "(created)" in parsed.headers and parsed.created is not None:
+        moments.append(datetime.fromtimestamp(parsed.created, UTC))
+    if "date" in parsed.headers:
+        moments.append(_http_date(fields.get("date")))
+    return moments
+
+
+def precheck(request: IncomingRequest, *, now: datetime, skew: int) -> None:
+    """Time window and body digest, before any key is fetched (Refused 401)."""
+    try:
+        moments = _created_moments(request)
+        if not moments:
+            raise Refused(401, "neither Date nor created is signed")
+        for moment in moments:
+            signatures.check_time_window(moment, None, now, skew)
+    except (signatures.SignatureError, OverflowError, OSError, ValueError, TypeError) as error:
+        raise Refused(401, f"signature time: {error}") from None
+    if request.method.upper() in {"GET", "HEAD"}:
+        return
+    name = "content-digest" if request.is_rfc9421 else "digest"
+    if not _digest_matches(request.fields.get(name, ""), request.body):
+        raise Refused(401, f"the {name} header does not match the body")
+
+
+@lru_cache(maxsize=1024)
+def _public_key(pem: str) -> RSAPublicKey:
+    return keys.parse_rsa_public_pem(pem)
+
+
+def check_signature(
+    request: IncomingRequest, actor: RemoteActor, *, now: datetime, skew: int
+) -> None:
+    """Verify the request with the actor's key; SignatureError when it does not hold."""
+    try:
+        public_key = _public_key(actor.public_key_pem)
+    except ValueError as error:
+        raise signatures.SignatureError(f"unusable key: {error}") from None
+    if request.is_rfc9421:
+        rfc9421.verify_request(
+            request.method, request.target_uri, request.fields, request.body, public_key, now, skew
+        )
+    else:
+        signatures.verify_request(
+            request.method,
+            request.path_with_query,
+            request.fields,
+            request.body,
+            public_key,
+            now,
+            skew,
+        )
+
+
+def _is_self_delete(activity: dict[str, Any], actor_uri: str) -> bool:
+    kinds = activity.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    target = activity.get("object")
+    target = target.get("id") if isinstance(target, dict) else target
+    return "Delete" in kinds and target == actor_uri
+
+
+async def _signer(
+    db: Database, client: httpx.AsyncClient, config: Config, key_id: str, *, refresh: bool
+) -> RemoteActor:
+    return await remote_actors.actor_for_key_id(db, client, config, key_id, refresh=refresh)
+
+
+async def verify(
+    db: Database,
+    client: httpx.AsyncClient,
+    config: Config,
+    request: IncomingRequest,
+    activity: dict[str, Any],
+    *,
+    now: datetime,
+) -> RemoteActor:
+    """The verified remote actor who sent this activity; ``Refused`` otherwise."""
+    skew = config.federation.signature_skew_seconds
+    key_id = _key_id(request)
+    actor_uri = actor_of(activity)
+    _check_host(request, config)
+    activity_id = activity.get("id")
+    _check_origins(config, key_id, actor_uri, activity_id if isinstance(activity_id, str) else "")
+    if await asyncio.to_thread(is_refused_by_block, db, key_id, actor_uri):
+        raise Refused(403, "this server or account is blocked here")
+    precheck(request, now=now, skew=skew)
+    try:
+        actor = await _signer(db, client, config, key_id, refresh=False)
+    except (remote_actors.RemoteActorError, httpx.HTTPError) as error:
+        if _is_self_delete(activity, actor_uri):
+            raise Unknown("a Delete from an unknown actor") from None
+        raise Refused(401, f"cannot get the signing key: {error}") from None
+    try:
+        check_signature(request, actor, now=now, skew=skew)
+    except signatures.SignatureError:
+        actor = await _refetched(db, client, config, key_id)
+        try:
+            check_signature(request, actor, now=now, skew=skew)
+        except signatures.SignatureError as error:
+            raise Refused(401, f"signature not verified: {error}") from None
+    if actor.uri != actor_uri:
+        raise Refused(401, "the signer is not the activity's actor")
+    return actor
+
+
+async def _refetched(
+    db: Database, client: httpx.AsyncClient, config: Config, key_id: str
+) -> RemoteActor:
+    try:
+        return await _signer(db, client, config, key_id, refresh=True)
+    except (remote_actors.RemoteActorError, httpx.HTTPError) as error:
+        raise Refused(401, f"cannot get the signing key: {error}") from None

@@ -1,0 +1,1 @@
+"""ActivityPub endpoints: discovery, actor documents and collections, inboxes."""

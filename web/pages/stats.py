@@ -1,0 +1,590 @@
+"""Pages: lists of actions, statistics with charts, "My hours", the accounting view.
+
+Lists: a volunteer's own actions (per association, or across all of them) and,
+for managers, every action of the association with filters and totals. Figures
+come from instance/summaries.py; charts are inline SVG from web/charts.py.
+"""
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import case
+from sqlmodel import Session, col, func, select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from instance import actions, export_formats, exports, summaries, taxonomy
+from instance.action_rules import Caller
+from instance.errors import Forbidden, Invalid
+from instance.i18n import _
+from instance.periods import PRESET_LABELS, Period, preset_period, resolve_period
+from instance.summaries import Figures, Summary
+from instance.valuation import euros, method_text
+from schema.tables import Action, Association, Membership, User
+from web import charts
+from web.api.actions import association_for, today_for
+from web.api.exports import file_name, read_format, streamed
+from web.auth import current_user, login_required
+from web.pages.actions import action_rows, last_action, manage_links
+from web.pages.associations import page_number
+from web.services import services
+from web.templating import render
+
+PER_PAGE = 20
+MAX_MONTH_BARS = 36
+FILTERS = ("volunteer", "from", "to", "category", "project", "level", "status")
+
+
+@dataclass(frozen=True)
+class ListTotals:
+    """Totals of a filtered list of actions, by status."""
+
+    actions: int = 0
+    minutes: int = 0
+    pending_actions: int = 0
+    pending_minutes: int = 0
+    refused_actions: int = 0
+    travel_minutes: int = 0
+    distance_hundredths: int = 0
+
+    @property
+    def count(self) -> int:
+        """Every action of the list, whatever its status."""
+        return self.actions + self.pending_actions + self.refused_actions
+
+
+def _conditions(filters: actions.ActionFilters) -> list[Any]:
+    found: list[Any] = []
+    for field in ("category_id", "project_id", "level_id", "status"):
+        value = getattr(filters, field)
+        if value is not None:
+            found.append(getattr(Action, field) == value)
+    if filters.volunteer_id is not None:
+        found.append(Action.membership_id == filters.volunteer_id)
+    if filters.start is not None:
+        found.append(Action.date >= filters.start)
+    if filters.end is not None:
+        found.append(Action.date <= filters.end)
+    return found
+
+
+def list_totals(session: Session, conditions: list[Any]) -> ListTotals:
+    """Counts, minutes, travel and distance of the actions matching the conditions."""
+    query = select(
+        Action.status,
+        func.count(),
+        func.coalesce(func.sum(Action.minutes), 0),
+        func.coalesce(func.sum(Action.travel_minutes), 0),
+        func.coalesce(func.sum(Action.distance_hundredths), 0),
+    ).where(*conditions)
+    values: dict[str, int] = defaultdict(int)
+    for status, number, minutes, travel, distance in session.exec(query.group_by(Action.status)):
+        values[f"{status}_actions"] += int(number)
+        values[f"{status}_minutes"] += int(minutes)
+        values["travel"] += int(travel)
+        values["distance"] += int(distance)
+    return ListTotals(
+        actions=values["validated_actions"],
+        minutes=values["validated_minutes"],
+        pending_actions=values["pending_actions"],
+        pending_minutes=values["pending_minutes"],
+        refused_actions=values["refused_actions"],
+        travel_minutes=values["travel"],
+        distance_hundredths=values["distance"],
+    )
+
+
+def page_of_actions(
+    session: Session, conditions: list[Any], page: int
+) -> tuple[list[Action], bool]:
+    """One page of matching actions, pending first then newest; and whether more follow."""
+    pending_first = case((Action.status == "pending", 0), else_=1)
+    query = (
+        select(Action)
+        .where(*conditions)
+        .order_by(pending_first, col(Action.date).desc(), col(Action.id).desc())
+        .offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE + 1)
+    )
+    items = list(session.exec(query).all())
+    return items[:PER_PAGE], len(items) > PER_PAGE
+
+
+def _filters(request: Request) -> tuple[actions.ActionFilters, dict[str, str]]:
+    params = {name: request.query_params.get(name, "")[:40] for name in FILTERS}
+    try:
+        return actions.read_filters(params), {}
+    except Invalid as error:
+        return actions.ActionFilters(), error.errors
+
+
+def _options(entries: list[Any]) -> list[tuple[str, str]]:
+    return [(str(entry.id), entry.name) for entry in entries]
+
+
+def _filter_choices(session: Session, association: Association) -> dict[str, Any]:
+    return {
+        "categories": _options(
+            taxonomy.list_entries(session, kind="category", association=association)
+        ),
+        "projects": _options(
+            taxonomy.list_entries(session, kind="project", association=association)
+        ),
+        "levels": _options(taxonomy.list_entries(session, kind="level", association=association)),
+        "volunteers": [(str(i), name) for i, name in actions_members(session, association)],
+    }
+
+
+def actions_members(session: Session, association: Association) -> list[tuple[int, str]]:
+    """Every member who has recorded an action or is active, by name."""
+    ids = set(
+        session.exec(
+            select(Action.membership_id).where(Action.association_id == association.id).distinct()
+        ).all()
+    )
+    ids |= set(
+        session.exec(
+            select(Membership.id).where(
+                Membership.association_id == association.id, Membership.status == "active"
+            )
+        ).all()
+    )
+    names = summaries.volunteer_labels(session, [i for i in ids if i is not None])
+    return sorted(names.items(), key=lambda pair: pair[1].lower())
+
+
+def export_links(base: str, params: dict[str, str]) -> list[tuple[str, str]]:
+    """Links to download what a page shows, in each format, with its filters."""
+    query = urlencode({key: value for key, value in params.items() if value})
+    suffix = f"?{query}" if query else ""
+    return [(f"{base}.{fmt}{suffix}", label) for fmt, label in EXPORT_FORMATS]
+
+
+EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))
+
+
+@login_required
+def association_actions(request: Request) -> Response:
+    """The actions of an association: one's own, or all of them for managers."""
+    user = current_user(request)
+    filters, errors = _filters(request)
+    page = page_number(request)
+    with services(request).db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        conditions = [Action.association_id == association.id, *_conditions(filters)]
+        if not caller.may_view_all:
+            if caller.membership is None:
+                raise Forbidden(_("Only members may see actions."))
+            conditions.append(Action.membership_id == caller.membership.id)
+        items, more = page_of_actions(session, conditions, page)
+        rows = action_rows(session, items, {association.id or 0: (association, caller)})
+        totals = list_totals(session, conditions)
+        choices = _filter_choices(session, association) if caller.may_view_all else {}
+        last = last_action(session, caller.membership)
+    params = {name: request.query_params.get(name, "")[:40] for name in FILTERS}
+    context = {
+        "association": association,
+        "rows": rows,
+        "totals": totals,
+        "page": page,
+        "has_next": more,
+        "params": params,
+        "query": urlencode({k: v for k, v in params.items() if v}),
+        "errors": errors,
+        "manager": caller.may_view_all,
+        "may_edit": caller.may_edit_all,
+        "choices": choices,
+        "statuses": status_options(),
+        "exports": export_links(f"/associations/{association.slug}/actions/export", params),
+        "manage_links": manage_links(association, caller),
+        "can_record": caller.membership is not None and caller.membership.status == "active",
+        "has_last": last is not None,
+    }
+    return render(request, "actions/list.html", context)
+
+
+def status_options() -> list[tuple[str, str]]:
+    """The statuses for a filter."""
+    return [
+        ("pending", _("Waiting for validation")),
+        ("validated", _("Validated")),
+        ("refused", _("Refused")),
+    ]
+
+
+@login_required
+def my_actions(request: Request) -> Response:
+    """My actions in every association, with filters by association and dates."""
+    user = current_user(request)
+    assert user is not None
+    filters, errors = _filters(request)
+    page = page_number(request)
+    wanted = request.query_params.get("association", "")[:64]
+    with services(request).db.read() as session:
+        mine = _my_memberships(session, user)
+        callers = {a.id or 0: (a, Caller(user, m)) for m, a in mine}
+        ids = [m.id for m, a in mine if not wanted or a.slug == wanted]
+        dates = actions.ActionFilters(start=filters.start, end=filters.end)
+        conditions = [col(Action.membership_id).in_(ids or [0]), *_conditions(dates)]
+        items, more = page_of_actions(session, conditions, page)
+        rows = action_rows(session, items, callers)
+        totals = list_totals(session, conditions)
+    params = {"association": wanted, "from": request.query_params.get("from", "")[:40]}
+    params["to"] = request.query_params.get("to", "")[:40]
+    context = {
+        "rows": rows,
+        "totals": totals,
+        "page": page,
+        "has_next": more,
+        "params": params,
+        "query": urlencode({k: v for k, v in params.items() if v}),
+        "errors": errors,
+        "associations": [a for _m, a in mine],
+        "association_options": [(a.slug, a.name) for _m, a in mine],
+        "exports": export_links("/me/actions/export", {"from": params["from"], "to": params["to"]}),
+    }
+    return render(request, "actions/mine.html", context)
+
+
+def _my_memberships(session: Session, user: User) -> list[tuple[Membership, Association]]:
+    query = (
+        select(Membership, Association)
+        .join(Association, col(Membership.association_id) == Association.id)
+        .where(Membership.user_id == user.id)
+        .order_by(func.lower(Association.name))
+    )
+    return [(m, a) for m, a in session.exec(query)]
+
+
+# Statistics
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The period a statistics page shows, and how it was asked for."""
+
+    period: Period
+    preset: str
+    start: str
+    end: str
+    errors: dict[str, str]
+
+
+def chosen_period(request: Request) -> Chosen:
+    """The period of ?preset= or ?from=&to= (this year by default); bad dates are reported."""
+    params = request.query_params
+    start, end = params.get("from", "")[:20], params.get("to", "")[:20]
+    preset = params.get("preset", "")[:20] or ("custom" if start or end else "this_year")
+    day = today_for(request)
+    try:
+        period = resolve_period(today=day, preset=preset, start=start or None, end=end or None)
+    except Invalid as error:
+        return Chosen(preset_period("this_year", today=day), "this_year", start, end, error.errors)
+    return Chosen(
+        period, preset, start or period.start.isoformat(), end or period.end.isoformat(), {}
+    )
+
+
+def preset_links(base: str, chosen: Chosen) -> list[tuple[str, str, bool]]:
+    """(href, label, current) for each preset period."""
+    return [
+        (f"{base}?preset={name}", _(PRESET_LABELS[name]), chosen.preset == name)
+        for name in ("this_month", "this_year", "last_year", "all_time")
+    ]
+
+
+def month_rows(summary: Summary) -> list[tuple[str, Figures]]:
+    """(label, figures) by month, from the first month with time; by year when too many."""
+    groups = [(str(group.key), group.figures) for group in summary.groups]
+    while groups and not (groups[0][1].actions or groups[0][1].pending_actions):
+        groups.pop(0)
+    if len(groups) <= MAX_MONTH_BARS:
+        return groups
+    years: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, figures in groups:
+        years[key[:4]]["minutes"] += figures.minutes
+        years[key[:4]]["actions"] += figures.actions
+        years[key[:4]]["pending_minutes"] += figures.pending_minutes
+    return [(year, Figures(**values)) for year, values in years.items()]
+
+
+def _charts(months: list[tuple[str, Figures]], groups: list[tuple[str, int]]) -> dict[str, Any]:
+    return {
+        "month_chart": charts.column_chart(
+            _("Hours by month"),
+            _(
+                "Validated hours for each month of the period; the table next to it gives the figures."
+            ),
+            charts.hours_points([(label, figures.minutes) for label, figures in months]),
+        ),
+        "group_chart": charts.bar_chart(
+            _("Hours by category"),
+            _("Validated hours for each category; the table next to it gives the figures."),
+            charts.hours_points(groups),
+        ),
+    }
+
+
+def association_figures(
+    session: Session, association: Association, caller: Caller, period: Period
+) -> dict[str, Any]:
+    """Every summary the statistics page shows."""
+    found = {
+        name: summaries.association_summary(
+            session, association=association, caller=caller, period=period, group_by=name
+        )
+        for name in ("month", "category", "project", "level", "volunteer")
+    }
+    months = month_rows(found["month"])
+    categories = [(g.label, g.figures.minutes) for g in found["category"].groups]
+    return {"summaries": found, "months": months, **_charts(months, categories)}
+
+
+@login_required
+def association_stats(request: Request) -> Response:
+    """The statistics of an association (managers who see every action)."""
+    user = current_user(request)
+    chosen = chosen_period(request)
+    with services(request).db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        if not caller.may_view_all:
+            raise Forbidden(_("Only managers may see the association's figures."))
+        figures = association_figures(session, association, caller, chosen.period)
+    base = f"/associations/{association.slug}/stats"
+    context = {
+        "association": association,
+        "chosen": chosen,
+        "presets": preset_links(base, chosen),
+        "base": base,
+        "printable": request.query_params.get("print") == "1",
+        "query": urlencode({"from": chosen.period.start, "to": chosen.period.end}),
+        "total": figures["summaries"]["month"].total,
+        "manage_links": manage_links(association, caller),
+        "exports": export_links(f"{base}/export", {"from": chosen.start, "to": chosen.end}),
+        "year": chosen.period.end.year,
+        **figures,
+    }
+    return render(request, "stats/association.html", context)
+
+
+@dataclass(frozen=True)
+class MyAssociation:
+    """A person's figures in one association over the period."""
+
+    association: Association
+    total: Figures
+    categories: list[tuple[str, int]]
+
+
+@login_required
+def my_hours(request: Request) -> Response:
+    """My hours, per association and in total, over a period."""
+    user = current_user(request)
+    assert user is not None
+    chosen = chosen_period(request)
+    mine: list[MyAssociation] = []
+    by_month: dict[str, int] = defaultdict(int)
+    with services(request).db.read() as session:
+        for membership, association in _my_memberships(session, user):
+            months = summaries.volunteer_summary(
+                session, membership=membership, period=chosen.period, group_by="month"
+            )
+            kinds = summaries.volunteer_summary(
+                session, membership=membership, period=chosen.period, group_by="category"
+            )
+            if not (months.total.actions or months.total.pending_actions):
+                if membership.status != "active":
+                    continue
+            for group in months.groups:
+                by_month[str(group.key)] += group.figures.minutes
+            rows = [(group.label, group.figures.minutes) for group in kinds.groups]
+            mine.append(MyAssociation(association, months.total, rows))
+    month_list = [(key, Figures(minutes=value)) for key, value in sorted(by_month.items())]
+    months = _trim(month_list)
+    per_association = [(item.association.name, item.total.minutes) for item in mine]
+    context = {
+        "chosen": chosen,
+        "presets": preset_links("/me/hours", chosen),
+        "base": "/me/hours",
+        "printable": request.query_params.get("print") == "1",
+        "mine": mine,
+        "months": months,
+        "total": _sum(mine),
+        **_charts(months, per_association),
+    }
+    context["group_chart"] = charts.bar_chart(
+        _("Hours by association"),
+        _("Validated hours in each association; the table next to it gives the figures."),
+        charts.hours_points(per_association),
+    )
+    return render(request, "stats/mine.html", context)
+
+
+def _trim(rows: list[tuple[str, Figures]]) -> list[tuple[str, Figures]]:
+    while rows and not rows[0][1].minutes:
+        rows.pop(0)
+    return rows
+
+
+def _sum(mine: list[MyAssociation]) -> Figures:
+    return Figures(
+        minutes=sum(item.total.minutes for item in mine),
+        actions=sum(item.total.actions for item in mine),
+        pending_minutes=sum(item.total.pending_minutes for item in mine),
+        pending_actions=sum(item.total.pending_actions for item in mine),
+        travel_minutes=sum(item.total.travel_minutes for item in mine),
+        distance_hundredths=sum(item.total.distance_hundredths for item in mine),
+    )
+
+
+def _year(request: Request) -> int:
+    raw = request.query_params.get("year", "")
+    if raw.isdigit() and len(raw) == 4:
+        return int(raw)
+    return today_for(request).year
+
+
+def _accounting(
+    request: Request,
+) -> tuple[Association, int, list[summaries.AccountingRow], list[tuple[str, str]]]:
+    user = current_user(request)
+    year = _year(request)
+    with services(request).db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        if not caller.may_view_all:
+            raise Forbidden(_("Only managers may see the association's figures."))
+        rows = summaries.accounting_rows(session, association=association, year=year)
+    return association, year, rows, manage_links(association, caller)
+
+
+@login_required
+def accounting(request: Request) -> Response:
+    """A year's volunteer time as "contributions volontaires en nature" (accounts 864 / 875)."""
+    association, year, rows, links = _accounting(request)
+    debit = [row for row in rows if row.side == "debit"]
+    credit = [row for row in rows if row.side == "credit"]
+    total = sum(row.valued_cents for row in debit)
+    context = {
+        "association": association,
+        "year": year,
+        "years": list(range(today_for(request).year, today_for(request).year - 6, -1)),
+        "debit": debit,
+        "credit": credit,
+        "total_cents": total,
+        "total_euros": euros(total),
+        "total_minutes": sum(row.minutes for row in debit),
+        "method": method_text(association),
+        "manage_links": links,
+    }
+    return render(request, "stats/accounting.html", context)
+
+
+@login_required
+def accounting_csv(request: Request) -> Response:
+    """The accounting view as a CSV file (one line per account and category)."""
+    association, year, rows, _links = _accounting(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_("Account"), _("Label"), _("Side"), _("Category"), _("Hours"), _("Amount")])
+    for row in rows:
+        side = _("Debit") if row.side == "debit" else _("Credit")
+        writer.writerow(
+            [row.account, row.account_label, side, row.category, row.hours, euros(row.valued_cents)]
+        )
+    name = f"{association.slug}-accounting-{year}.csv"
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# Downloads for the browser (the API's exports take a token; these take the session).
+
+
+def _rows_reader(selection: exports.Selection, request: Request) -> Any:
+    zone = services(request).config.zone
+
+    def rows(session: Session) -> Any:
+        return exports.action_batches(session, selection, zone=zone)
+
+    return rows
+
+
+def _download(request: Request, selection: exports.Selection, name: str) -> Response:
+    fmt = read_format(request)
+    zone = services(request).config.zone
+    with services(request).db.read() as session:
+        if fmt in {"ods", "xlsx"}:
+            export_formats.check_size(fmt, exports.count_actions(session, selection))
+        document = exports.actions_document(session, selection=selection, zone=zone)
+    return streamed(
+        request, fmt=fmt, document=document, filename=name, rows=_rows_reader(selection, request)
+    )
+
+
+@login_required
+def actions_export(request: Request) -> Response:
+    """Download the association's actions, filtered like the list (view_actions)."""
+    user = current_user(request)
+    with services(request).db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        if not caller.may_view_all:
+            raise Forbidden(_("Only managers who may see every action can export them."))
+        filters = actions.read_filters(request.query_params)
+        selection = exports.association_selection(
+            session, association=association, caller=caller, filters=filters
+        )
+    name = file_name(association.slug, "actions", filters.start, filters.end)
+    return _download(request, selection, name)
+
+
+@login_required
+def my_export(request: Request) -> Response:
+    """Download my own actions in every association (from, to, status)."""
+    user = current_user(request)
+    assert user is not None
+    with services(request).db.read() as session:
+        filters = actions.read_filters(request.query_params)
+        selection = exports.own_selection(session, user=user, filters=filters)
+    return _download(request, selection, file_name(user.username, "actions", filters.start))
+
+
+@login_required
+def stats_export(request: Request) -> Response:
+    """Download the association's figures over the period, by category (or ?group_by=)."""
+    user = current_user(request)
+    fmt = read_format(request)
+    chosen = chosen_period(request)
+    if chosen.errors:
+        raise Invalid(chosen.errors)
+    group_by = request.query_params.get("group_by") or "category"
+    with services(request).db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        summary = summaries.association_summary(
+            session, association=association, caller=caller, period=chosen.period, group_by=group_by
+        )
+        document = exports.summary_document(
+            summary, association=association, zone=services(request).config.zone
+        )
+        rows = exports.summary_rows(summary)
+    name = file_name(association.slug, "summary", group_by, chosen.period.start, chosen.period.end)
+    return streamed(request, fmt=fmt, document=document, filename=name, rows=lambda _s: [rows])
+
+
+routes = [
+    Route("/associations/{slug}/actions/export.{fmt}", actions_export, methods=["GET"]),
+    Route("/associations/{slug}/stats/export.{fmt}", stats_export, methods=["GET"]),
+    Route("/me/actions/export.{fmt}", my_export, methods=["GET"]),
+    Route("/associations/{slug}/actions", association_actions, methods=["GET"]),
+    Route("/me/actions", my_actions, methods=["GET"]),
+    Route("/me/hours", my_hours, methods=["GET"]),
+    Route("/associations/{slug}/stats", association_stats, methods=["GET"]),
+    Route("/associations/{slug}/stats/accounting", accounting, methods=["GET"]),
+    Route("/associations/{slug}/stats/accounting.csv", accounting_csv, methods=["GET"]),
+]
