@@ -438,13 +438,13 @@ def concrete_path(template: str, ids: dict[str, Any]) -> str:
 
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "entry_id" and template.startswith("/admin/"):
+            return str(ids["default_category" if "/categories/" in template else "default_level"])
         if name == "entry_id":
             before = template[: match.start()]
             for kind, key in ENTRY_KINDS.items():
                 if before.endswith(f"/{kind}/"):
                     return str(ids[key])
-        if name == "entry_id" and template.startswith("/admin/"):
-            return str(ids["default_category" if "/categories/" in template else "default_level"])
         if name == "invitation_id" and template.startswith("/admin/"):
             return str(ids["site_invitation_id"])
         if name in {"token"}:
