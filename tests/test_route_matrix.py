@@ -71,6 +71,8 @@ POLICIES: dict[str, tuple[str, ...]] = {
     "manager": ("login", "no", "no", "no", "no", "ok", "ok", "ok"),
     "owner": ("login", "no", "no", "no", "no", "no", "ok", "ok"),
     "own_action": ("login", "no", "no", "ok", "no", "ok", "ok", "ok"),
+    # Anyone with a place in the association (even pending, or gone) sees their own actions.
+    "own_actions": ("login", "no", "ok", "ok", "ok", "ok", "ok", "ok"),
     "access_link": ("no",) * 8,
 }
 
@@ -203,7 +205,7 @@ ROUTES: dict[str, str] = {
     "GET /associations/{slug}/access-links": "manager",
     "POST /associations/{slug}/access-links": "manager",
     "POST /associations/{slug}/access-links/{link_id}/revoke": "manager",
-    "GET /associations/{slug}/actions": "manager",
+    "GET /associations/{slug}/actions": "own_actions",
     "GET /associations/{slug}/actions/export.{fmt}": "manager",
     "GET /associations/{slug}/actions/group": "manager",
     "POST /associations/{slug}/actions/group": "manager",

@@ -458,6 +458,7 @@ def repeat_last(request: Request, actor: Actor, association: Association) -> Res
             fresh = session.get(Association, association.id)
             assert fresh is not None
             caller = caller_in(session, fresh, actor.user, actor.link)
+            check_can_record(fresh, caller)
             last = last_action(session, caller.membership)
             if last is None:
                 flash(request, _("You have no action to repeat yet."), "error")
