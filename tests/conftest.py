@@ -24,6 +24,9 @@ from web.app import build_services, create_app
 from web.services import Services
 
 SECRET = "test-secret-" + "x" * 40
+# Tests read the English messages; French is checked in tests/test_i18n.py and by
+# the browser tests that ask for it.
+ENGLISH = {"accept-language": "en"}
 TEST_DATABASE_URL = os.environ.get("BENEFED_TEST_DATABASE_URL", "")
 
 
@@ -150,7 +153,9 @@ def app(config: Config, services: Services):  # type: ignore[no-untyped-def]
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     """An HTTP client talking to the app in-process."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as found:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=ENGLISH
+    ) as found:
         yield found
 
 
@@ -161,7 +166,7 @@ async def make_client(app) -> AsyncIterator:  # type: ignore[no-untyped-def]
 
     def factory() -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        made = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        made = httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=ENGLISH)
         clients.append(made)
         return made
 

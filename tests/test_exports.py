@@ -45,6 +45,11 @@ def world(db: Database) -> World:
     return make_world(db)
 
 
+def auth(db: Database, user: Any, language: str = "en") -> dict[str, str]:
+    """API headers for the user, asking for English headers (French is the default)."""
+    return {**headers_for(db, user), "Accept-Language": language}
+
+
 def level_named(world: World, name: str) -> int:
     return next(level.id for level in world.levels if level.name == name)
 
@@ -106,7 +111,7 @@ async def test_csv_has_one_header_and_one_row_per_action(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
     seed_three(db, world)
-    response = await client.get(export_path(world), headers=headers_for(db, world.viewer))
+    response = await client.get(export_path(world), headers=auth(db, world.viewer))
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].startswith('attachment; filename="')
     assert "summary" in response.headers["link"]
@@ -129,6 +134,23 @@ async def test_csv_has_one_header_and_one_row_per_action(
     assert third["Title"] == SQL and third["Volunteer"] == world.other.username
 
 
+async def test_headers_follow_the_language_french_by_default(
+    db: Database, world: World, client: httpx.AsyncClient
+) -> None:
+    record(db, world, minutes=90)
+    french = auth(db, world.owner, "fr")
+    header, row = csv_rows(await client.get(export_path(world), headers=french))
+    assert header[0] == "Numéro" and "Durée (heures, en décimal)" in header
+    assert row[header.index("Durée (heures, en décimal)")] == "1.50"
+    assert row[header.index("Statut")] == "Validée"
+    book = load_workbook(
+        io.BytesIO((await client.get(export_path(world, "xlsx"), headers=french)).content)
+    )
+    assert book.sheetnames[1] == "Méthode"
+    english = csv_rows(await client.get(export_path(world), headers=auth(db, world.owner)))
+    assert english[0][0] == "Number"
+
+
 async def test_csv_guards_every_formula_start(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
@@ -137,7 +159,7 @@ async def test_csv_guards_every_formula_start(
     tricky = quick_user(db, display_name="=cmd|' /C calc'!A0")
     make_membership(db, world.association, tricky)
     record(db, world, tricky, title="mine")
-    rows = csv_dicts(await client.get(export_path(world), headers=headers_for(db, world.owner)))
+    rows = csv_dicts(await client.get(export_path(world), headers=auth(db, world.owner)))
     assert [row["Title"] for row in rows] == ["'+1+1", "'-2+3", "'@SUM(A1)", "Plain - text", "mine"]
     assert rows[-1]["Volunteer"] == "'=cmd|' /C calc'!A0"
     assert export_formats.safe_text("\tTab") == "'\tTab"
@@ -148,7 +170,7 @@ async def test_json_streams_meta_and_actions(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
     seed_three(db, world)
-    response = await client.get(export_path(world, "json"), headers=headers_for(db, world.owner))
+    response = await client.get(export_path(world, "json"), headers=auth(db, world.owner))
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     body = response.json()
     meta = body["meta"]
@@ -176,7 +198,7 @@ async def test_json_streams_meta_and_actions(
 async def test_json_of_nothing_is_valid(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
-    response = await client.get(export_path(world, "json"), headers=headers_for(db, world.owner))
+    response = await client.get(export_path(world, "json"), headers=auth(db, world.owner))
     assert response.json()["actions"] == []
 
 
@@ -184,7 +206,7 @@ async def test_xlsx_has_typed_cells_and_a_method_sheet(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
     seed_three(db, world)
-    response = await client.get(export_path(world, "xlsx"), headers=headers_for(db, world.owner))
+    response = await client.get(export_path(world, "xlsx"), headers=auth(db, world.owner))
     assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
     book = load_workbook(io.BytesIO(response.content))
     assert book.sheetnames == ["Actions", "Method"]
@@ -207,7 +229,7 @@ async def test_ods_has_typed_cells_and_a_method_sheet(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
     seed_three(db, world)
-    response = await client.get(export_path(world, "ods"), headers=headers_for(db, world.owner))
+    response = await client.get(export_path(world, "ods"), headers=auth(db, world.owner))
     assert response.headers["content-type"] == "application/vnd.oasis.opendocument.spreadsheet"
     assert response.content[30:38] == b"mimetype"  # stored first, as ODF requires
     actions_table, method_table = ods_tables(response)
@@ -236,7 +258,7 @@ async def test_filters_apply_with_an_inclusive_date_range(
     other_category = world.categories[1]
     record(db, world, date=days_ago(7), title="other category", category_id=other_category.id)
     record(db, world, world.other, date=days_ago(7), title="other volunteer")
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     span = {"from": days_ago(10).isoformat(), "to": days_ago(5).isoformat()}
 
     async def titles(**params: Any) -> list[str]:
@@ -259,7 +281,7 @@ async def test_status_filter_and_labels(db: Database, client: httpx.AsyncClient)
     kept, refused, waiting = (record(db, world, title=title) for title in ("a", "b", "c"))
     decide(db, world, world.manager, "validate", [kept.id])
     decide(db, world, world.manager, "refuse", [refused.id], reason="Not ours")
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     rows = csv_dicts(await client.get(export_path(world), headers=headers))
     assert [row["Status"] for row in rows] == ["Validated", "Refused", "Waiting for validation"]
     response = await client.get(
@@ -273,9 +295,7 @@ async def test_travel_counted_adds_to_the_valued_amount(
 ) -> None:
     world = make_world(db, travel_time_policy="counted", default_hourly_rate_cents=1000)
     record(db, world, minutes=60, travel_minutes=30)
-    body = (
-        await client.get(export_path(world, "json"), headers=headers_for(db, world.owner))
-    ).json()
+    body = (await client.get(export_path(world, "json"), headers=auth(db, world.owner))).json()
     assert body["actions"][0]["valued_amount"] == "15.00"
     assert body["actions"][0]["hourly_rate"] == "10.00"
     assert "Travel time is counted" in body["meta"]["valuation"][0]["method"]
@@ -286,13 +306,11 @@ async def test_volunteers_may_not_export_the_association(
 ) -> None:
     record(db, world)
     for fmt in ("csv", "json", "xlsx", "ods"):
-        response = await client.get(
-            export_path(world, fmt), headers=headers_for(db, world.volunteer)
-        )
+        response = await client.get(export_path(world, fmt), headers=auth(db, world.volunteer))
         assert response.status_code == 403, fmt
         assert response.headers["content-type"] == "application/problem+json"
     outsider = quick_user(db)
-    response = await client.get(export_path(world), headers=headers_for(db, outsider))
+    response = await client.get(export_path(world), headers=auth(db, outsider))
     assert response.status_code == 403
     assert (await client.get(export_path(world))).status_code == 401
 
@@ -303,12 +321,10 @@ async def test_hidden_association_is_not_found_to_outsiders(
     world = make_world(db)
     set_rules(db, world.association, is_hidden=True)
     record(db, world)
-    outsider = headers_for(db, quick_user(db))
+    outsider = auth(db, quick_user(db))
     for path in (export_path(world), f"/api/v1/associations/{world.association.slug}/summary.csv"):
         assert (await client.get(path, headers=outsider)).status_code == 404
-    assert (
-        await client.get(export_path(world), headers=headers_for(db, world.owner))
-    ).status_code == 200
+    assert (await client.get(export_path(world), headers=auth(db, world.owner))).status_code == 200
 
 
 async def test_my_export_holds_only_my_actions_everywhere(
@@ -322,7 +338,7 @@ async def test_my_export_holds_only_my_actions_everywhere(
     make_membership(db, second.association, world.volunteer)
     there = record(db, second, world.volunteer, date=days_ago(1), title="mine there")
     record(db, second, title="not mine either")
-    headers = headers_for(db, world.volunteer)
+    headers = auth(db, world.volunteer)
     response = await client.get("/api/v1/me/export/actions.json", headers=headers)
     body = response.json()
     assert [item["id"] for item in body["actions"]] == [mine.id, there.id]
@@ -339,7 +355,7 @@ async def test_my_export_holds_only_my_actions_everywhere(
         "/api/v1/me/export/actions.csv", params={"from": days_ago(3).isoformat()}, headers=headers
     )
     assert [row["Title"] for row in csv_dicts(response)] == ["mine there"]
-    nobody = headers_for(db, quick_user(db))
+    nobody = auth(db, quick_user(db))
     assert csv_dicts(await client.get("/api/v1/me/export/actions.csv", headers=nobody)) == []
     ods = await client.get("/api/v1/me/export/actions.ods", headers=headers)
     assert len(ods_rows(ods_tables(ods)[0])) == 3
@@ -365,9 +381,7 @@ async def test_my_export_holds_only_my_actions_everywhere(
 async def test_bad_filters_are_problems(
     db: Database, world: World, client: httpx.AsyncClient, params: dict[str, str], field: str
 ) -> None:
-    response = await client.get(
-        export_path(world), params=params, headers=headers_for(db, world.owner)
-    )
+    response = await client.get(export_path(world), params=params, headers=auth(db, world.owner))
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert field in response.json()["errors"]
@@ -377,7 +391,7 @@ async def test_ids_of_another_association_are_refused(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
     other = make_world(db)
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     for name, value in (("category", other.category.id), ("volunteer", other.member.id)):
         response = await client.get(export_path(world), params={name: value}, headers=headers)
         assert response.status_code == 422 and name in response.json()["errors"]
@@ -386,7 +400,7 @@ async def test_ids_of_another_association_are_refused(
 async def test_my_export_refuses_association_filters(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
-    headers = headers_for(db, world.volunteer)
+    headers = auth(db, world.volunteer)
     for params in ({"category": "1"}, {"volunteer": "1"}, {"from": "2024-02-30"}):
         response = await client.get("/api/v1/me/export/actions.csv", params=params, headers=headers)
         assert response.status_code == 422, params
@@ -395,7 +409,7 @@ async def test_my_export_refuses_association_filters(
 async def test_unknown_formats_are_not_found(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     for path in (
         export_path(world, "pdf"),
         export_path(world, "csv.exe"),
@@ -411,7 +425,7 @@ async def test_ods_over_the_cap_is_refused_with_a_way_out(
 ) -> None:
     monkeypatch.setattr(export_formats, "ODS_MAX_ROWS", 2)
     seed_three(db, world)
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     response = await client.get(export_path(world, "ods"), headers=headers)
     assert response.status_code == 422
     message = response.json()["errors"]["format"]
@@ -427,7 +441,7 @@ async def test_xlsx_over_the_sheet_limit_is_refused(
 ) -> None:
     monkeypatch.setattr(export_formats, "XLSX_MAX_ROWS", 1)
     seed_three(db, world)
-    response = await client.get(export_path(world, "xlsx"), headers=headers_for(db, world.owner))
+    response = await client.get(export_path(world, "xlsx"), headers=auth(db, world.owner))
     assert response.status_code == 422 and "CSV" in response.json()["errors"]["format"]
 
 
@@ -440,7 +454,7 @@ async def test_summary_exports_one_row_per_group_and_a_total(
 ) -> None:
     seed_three(db, world)
     record(db, world, date=days_ago(3), minutes=30, category_id=world.categories[1].id)
-    headers = headers_for(db, world.owner)
+    headers = auth(db, world.owner)
     span = {"from": days_ago(30).isoformat(), "to": days_ago(0).isoformat()}
     response = await client.get(
         summary_path(world), params={**span, "group_by": "category"}, headers=headers
@@ -468,7 +482,7 @@ async def test_summary_exports_one_row_per_group_and_a_total(
 async def test_summary_export_refusals(
     db: Database, world: World, client: httpx.AsyncClient
 ) -> None:
-    owner = headers_for(db, world.owner)
+    owner = auth(db, world.owner)
     cases = [
         ({"group_by": "colour"}, "group_by"),
         ({"from": "2024-13-01"}, "from"),
@@ -477,7 +491,7 @@ async def test_summary_export_refusals(
     for params, field in cases:
         response = await client.get(summary_path(world), params=params, headers=owner)
         assert response.status_code == 422 and field in response.json()["errors"], params
-    volunteer = headers_for(db, world.volunteer)
+    volunteer = auth(db, world.volunteer)
     assert (await client.get(summary_path(world), headers=volunteer)).status_code == 403
     assert (await client.get(summary_path(world, "pdf"), headers=owner)).status_code == 404
 

@@ -7,7 +7,6 @@ own iterator, in its own read session, batch by batch.
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import tzinfo
 from typing import Any
 
 from sqlmodel import Session
@@ -66,11 +65,25 @@ def streamed(
     return StreamingResponse(body(), media_type=export_formats.MEDIA_TYPES[fmt], headers=headers)
 
 
-def _actions_reader(selection: exports.Selection, zone: tzinfo) -> RowsReader:
+def stream_actions(
+    request: Request,
+    *,
+    fmt: str,
+    selection: exports.Selection,
+    filename: str,
+    links: Sequence[str] = (),
+) -> StreamingResponse:
+    """Stream the selected actions (rights already checked); refuse oversized spreadsheets."""
+    zone = services(request).config.zone
+    with services(request).db.read() as session:
+        if fmt in {"ods", "xlsx"}:
+            export_formats.check_size(fmt, exports.count_actions(session, selection))
+        document = exports.actions_document(session, selection=selection, zone=zone)
+
     def rows(session: Session) -> Iterator[list[tuple[Any, ...]]]:
         return exports.action_batches(session, selection, zone=zone)
 
-    return rows
+    return streamed(request, fmt=fmt, document=document, filename=filename, rows=rows, links=links)
 
 
 def association_export(request: Request) -> Response:
@@ -83,7 +96,6 @@ def association_export(request: Request) -> Response:
     """
     user = api_user(request)
     fmt = read_format(request)
-    zone = services(request).config.zone
     with services(request).db.read() as session:
         association, caller = association_for(session, request.path_params["slug"], user)
         if not caller.may_view_all:
@@ -92,16 +104,11 @@ def association_export(request: Request) -> Response:
         selection = exports.association_selection(
             session, association=association, caller=caller, filters=filters
         )
-        if fmt in {"ods", "xlsx"}:
-            export_formats.check_size(fmt, exports.count_actions(session, selection))
-        document = exports.actions_document(session, selection=selection, zone=zone)
-    filename = file_name(association.slug, "actions", filters.start, filters.end)
-    return streamed(
+    return stream_actions(
         request,
         fmt=fmt,
-        document=document,
-        filename=filename,
-        rows=_actions_reader(selection, zone),
+        selection=selection,
+        filename=file_name(association.slug, "actions", filters.start, filters.end),
         links=[f"/api/v1/associations/{association.slug}/summary"],
     )
 
@@ -114,21 +121,15 @@ def own_export(request: Request) -> Response:
     """
     user = api_user(request)
     fmt = read_format(request)
-    zone = services(request).config.zone
     with services(request).db.read() as session:
         filters = actions.read_filters(request.query_params)
         selection = exports.own_selection(session, user=user, filters=filters)
-        if fmt in {"ods", "xlsx"}:
-            export_formats.check_size(fmt, exports.count_actions(session, selection))
-        document = exports.actions_document(session, selection=selection, zone=zone)
-        slugs = [item["association"] for item in document.meta["valuation"]]
-    filename = file_name(user.username, "actions", filters.start, filters.end)
-    return streamed(
+        slugs = [found.slug for found in exports.valuations(session, selection.association_ids)]
+    return stream_actions(
         request,
         fmt=fmt,
-        document=document,
-        filename=filename,
-        rows=_actions_reader(selection, zone),
+        selection=selection,
+        filename=file_name(user.username, "actions", filters.start, filters.end),
         links=[f"/api/v1/associations/{slug}/summary/me" for slug in slugs],
     )
 
