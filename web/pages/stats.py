@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from instance import actions, export_formats, exports, summaries, taxonomy
+from instance import actions, exports, summaries, taxonomy
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
@@ -28,7 +28,7 @@ from instance.valuation import euros, method_text
 from schema.tables import Action, Association, Membership, User
 from web import charts
 from web.api.actions import association_for, today_for
-from web.api.exports import file_name, read_format, streamed
+from web.api.exports import file_name, read_format, stream_actions, streamed
 from web.auth import current_user, login_required
 from web.pages.actions import action_rows, last_action, manage_links
 from web.pages.associations import page_number
@@ -507,25 +507,8 @@ def accounting_csv(request: Request) -> Response:
 # Downloads for the browser (the API's exports take a token; these take the session).
 
 
-def _rows_reader(selection: exports.Selection, request: Request) -> Any:
-    zone = services(request).config.zone
-
-    def rows(session: Session) -> Any:
-        return exports.action_batches(session, selection, zone=zone)
-
-    return rows
-
-
 def _download(request: Request, selection: exports.Selection, name: str) -> Response:
-    fmt = read_format(request)
-    zone = services(request).config.zone
-    with services(request).db.read() as session:
-        if fmt in {"ods", "xlsx"}:
-            export_formats.check_size(fmt, exports.count_actions(session, selection))
-        document = exports.actions_document(session, selection=selection, zone=zone)
-    return streamed(
-        request, fmt=fmt, document=document, filename=name, rows=_rows_reader(selection, request)
-    )
+    return stream_actions(request, fmt=read_format(request), selection=selection, filename=name)
 
 
 @login_required
