@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
 from sqlmodel import SQLModel
 
+from instance import i18n
 from instance.config import Config, build_config
 from instance.mail import Mailer
 from schema.db import Database, create_all, make_engine
@@ -39,6 +40,7 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
     """A test configuration; sections are given as dicts."""
     raw: dict[str, object] = {
         "base_url": "http://testserver",
+        "default_language": "en",
         "database_url": database_url(tmp_path),
         "secret_key": SECRET,
         "data_dir": str(tmp_path / "data"),
@@ -61,6 +63,13 @@ def fresh_database(url: str) -> Database:
         SQLModel.metadata.drop_all(engine)
     create_all(engine)
     return Database(engine)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Domain messages in English, as the tests read them (French has its own tests)."""
+    with i18n.use_language("en"):
+        yield
 
 
 @dataclass

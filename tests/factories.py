@@ -22,6 +22,7 @@ def make_user(db: Database, **overrides: Any) -> User:
         "email": f"person{number}@example.org",
         "password": PASSWORD,
         "email_confirmed": True,
+        "language": "en",
     }
     values.update(overrides)
     with db.write() as session:

@@ -51,7 +51,14 @@ class LiveInstance:
 
     def env(self) -> dict[str, str]:
         """Environment naming its configuration."""
-        return cli_env({"BENEFED_CONFIG": str(self.config_path), **self.settings})
+        # English unless the browser asks otherwise: the tests read English labels.
+        return cli_env(
+            {
+                "BENEFED_CONFIG": str(self.config_path),
+                "BENEFED_DEFAULT_LANGUAGE": "en",
+                **self.settings,
+            }
+        )
 
     def write_config(self) -> None:
         """Write the configuration file (SQLite in its directory, mail to the test server)."""

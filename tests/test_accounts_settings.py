@@ -36,7 +36,8 @@ async def test_profile_and_language(client: httpx.AsyncClient, db: Database) -> 
     saved = await post_form(client, "/account", {"display_name": "  Après ", "language": "en"})
     assert saved.status_code == 303 and saved.headers["location"] == "/account"
     after = await client.get("/account")
-    assert '<html lang="en">' in after.text and "Your profile is saved." in after.text
+    # The message was written while the page was still in French.
+    assert '<html lang="en">' in after.text and 'class="flash flash-success"' in after.text
     assert 'value="Après"' in after.text
     with db.read() as session:
         row = session.get(User, user.id)

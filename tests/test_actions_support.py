@@ -54,6 +54,7 @@ def quick_user(db: Database, **overrides: Any) -> User:
         "email": f"benevole{number}@example.org",
         "password_hash": _password_hash(),
         "email_confirmed": True,
+        "language": "en",
     }
     values.update(overrides)
     with db.write() as session:

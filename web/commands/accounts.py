@@ -40,7 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def run_user_create(args: argparse.Namespace) -> int:
     """Create an account from the command line."""
-    db = database_of(config_of(args))
+    config = config_of(args)
+    db = database_of(config)
     with db.write() as session:
         user = accounts.create_user(
             session,
@@ -50,6 +51,7 @@ def run_user_create(args: argparse.Namespace) -> int:
             display_name=args.display_name,
             is_admin=args.admin,
             email_confirmed=True,
+            language=config.default_language,
         )
         print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
     db.dispose()
