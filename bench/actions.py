@@ -1,0 +1,407 @@
+"""Actions benchmark: statistics, lists, recording and the CSV export over HTTP with wrk.
+
+Seeds 100,000 actions (one association, 200 volunteers, 12 categories,
+5 projects, 3 levels, 3 years) into a new instance, serves it with
+`benefed serve` and prints requests/s and p50/p99 latency at 1 and 4 wrk
+connections beside the bare Starlette hello measured in the same run, then the
+CSV export's wall time and memory. While the statistics are measured, a thread
+records an action through the API every ~50 ms, so the figures keep changing.
+Run: `python -m bench.actions [--million] [--workers 1,2] [--seconds 5]`.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from time import perf_counter
+
+import httpx
+from sqlmodel import func, select
+
+from bench import wrk
+from bench.export import cpu_seconds
+from bench.seed_actions import (
+    BrowserSession,
+    SeededInstance,
+    api_lua,
+    browser_session,
+    form_lua,
+    post_api,
+    post_form,
+    seed_instance,
+)
+from bench.servers import hello_server, peak_rss_kib, rss_kib
+from bench.wrk import LoadResult
+from schema.db import Database, make_engine
+from schema.tables import Action
+from tests.live import LiveInstance
+
+CONNECTIONS = (1, 4)
+WRITE_EVERY = 0.05  # seconds between two background writes
+REFERENCE = {"stats": "291 ms", "list": "142 ms", "record": "~75/s, p99 1.8 s"}
+TARGET_TEXT = {"stats": "p50 < 6 ms", "list": "p50 < 15 ms", "record": ">= 750/s, p99 < 25 ms"}
+EXPORT_TARGET = "< 2 s, < 100 MB"
+EXPORT_REFERENCE = "198 s / 690 MB"
+NAGLE_NOTE = "uvicorn --workers N binds without IPPROTO_TCP, Kludex/uvicorn#3149"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One thing to load: a URL, its headers, and a Lua script for POSTs."""
+
+    kind: str  # stats, list or record
+    label: str
+    path: str
+    headers: dict[str, str]
+    lua: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One measured line of the table."""
+
+    endpoint: Endpoint
+    connections: int
+    result: LoadResult
+    baseline: LoadResult
+    created: int | None = None
+
+
+def met(line: Line) -> str:
+    """Whether a line meets its target: met, MISSED, or '-' when none applies."""
+    kind, result = line.endpoint.kind, line.result
+    if kind == "stats":
+        ok = result.p50_ms < 6
+    elif kind == "list":
+        ok = result.p50_ms < 15
+    elif line.connections == 4:
+        ok = result.requests_per_second >= 750 and result.p99_ms < 25
+    else:
+        return "-"
+    # A recording that answered without creating its action does not count.
+    made = line.created is None or line.created >= result.requests
+    return "met" if ok and made and not result.errors else "MISSED"
+
+
+def endpoints(seeded: SeededInstance, browser: BrowserSession) -> list[Endpoint]:
+    """The six endpoints of the benchmark, for this instance and session."""
+    cookie = {"Cookie": f"benefed_session={browser.cookie}"}
+    bearer = {"Authorization": f"Bearer {seeded.token}"}
+    html, api = f"/associations/{seeded.slug}", f"/api/v1/associations/{seeded.slug}"
+    period = f"from={seeded.first_day.isoformat()}&to={seeded.last_day.isoformat()}"
+    return [
+        Endpoint("stats", "statistics page (HTML)", f"{html}/stats?{period}", cookie),
+        Endpoint(
+            "stats",
+            "summary by category (API)",
+            f"{api}/summary?{period}&group_by=category",
+            bearer,
+        ),
+        Endpoint("list", "actions list, page 1 (HTML)", f"{html}/actions", cookie),
+        Endpoint("list", "actions list, page 1 (API)", f"{api}/actions", bearer),
+        Endpoint(
+            "record",
+            "record an action (form)",
+            f"{html}/actions/new",
+            {},
+            form_lua(seeded, browser),
+        ),
+        Endpoint("record", "record an action (API)", f"{api}/actions", {}, api_lua(seeded)),
+    ]
+
+
+# Checks and background writes.
+
+
+def check(url: str, endpoint: Endpoint, seeded: SeededInstance, browser: BrowserSession) -> None:
+    """Send the request a few times (warming the server up); fail unless it answers as expected."""
+    if endpoint.kind == "record":
+        api = endpoint.path.startswith("/api/")
+        status = post_api(url, seeded) if api else post_form(url, seeded, browser)
+        if status != (201 if api else 303):
+            raise SystemExit(f"{endpoint.label}: answered {status}")
+        return
+    with httpx.Client(base_url=url, headers=endpoint.headers, timeout=30) as client:
+        for _attempt in range(10):
+            response = client.get(endpoint.path)
+            if response.status_code != 200:
+                raise SystemExit(f"{endpoint.label}: answered {response.status_code}")
+
+
+@dataclass
+class Writer:
+    """Counts of the background thread's writes."""
+
+    done: int = 0
+    failed: int = 0
+
+
+@contextmanager
+def writing(url: str, seeded: SeededInstance, writer: Writer) -> Iterator[None]:
+    """Record an action through the API every ~50 ms while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.wait(WRITE_EVERY):
+                try:
+                    ok = post_api(url, seeded, client) == 201
+                except httpx.HTTPError:
+                    ok = False
+                writer.done += ok
+                writer.failed += not ok
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def action_count(instance: LiveInstance) -> int:
+    """Actions in the instance's database, counted directly."""
+    db = Database(make_engine(f"sqlite:///{instance.directory / 'benefed.db'}"))
+    try:
+        with db.read() as session:
+            return int(session.exec(select(func.count()).select_from(Action)).one())
+    finally:
+        db.dispose()
+
+
+def total_minutes(url: str, seeded: SeededInstance) -> int:
+    """The all-time counted minutes the summary API gives."""
+    response = httpx.get(
+        f"{url}/api/v1/associations/{seeded.slug}/summary?preset=all_time",
+        headers={"Authorization": f"Bearer {seeded.token}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return int(response.json()["total_minutes"])
+
+
+# Serving and measuring.
+
+
+@contextmanager
+def served(instance: LiveInstance, workers: int) -> Iterator[LiveInstance]:
+    """`benefed serve` on the instance (its default single worker unless asked for more)."""
+    command = [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(instance.port)]
+    if workers != 1:
+        command += ["--workers", str(workers)]
+    with (instance.directory / "server.log").open("ab") as log:
+        instance.process = subprocess.Popen(
+            command,
+            cwd=instance.directory,
+            env=instance.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            instance.wait_ready()
+            yield instance
+        finally:
+            instance.stop()
+
+
+def baselines(seconds: int) -> tuple[dict[int, LoadResult], int]:
+    """The bare Starlette hello at each concurrency, and its resident memory (KiB)."""
+    with hello_server() as (url, pid):
+        wrk.run(url + "/", connections=1, seconds=1)  # warm up
+        found = {c: wrk.run(url + "/", connections=c, seconds=seconds) for c in CONNECTIONS}
+        return found, rss_kib(pid)
+
+
+def load(
+    instance: LiveInstance, endpoint: Endpoint, hello: dict[int, LoadResult], seconds: int
+) -> list[Line]:
+    """wrk on one endpoint at each concurrency; recordings are counted in the database."""
+    lines = []
+    for connections in CONNECTIONS:
+        before = action_count(instance) if endpoint.kind == "record" else None
+        result = wrk.run(
+            instance.url + endpoint.path,
+            connections=connections,
+            seconds=seconds,
+            headers=endpoint.headers or None,
+            lua=endpoint.lua,
+        )
+        created = action_count(instance) - before if before is not None else None
+        lines.append(Line(endpoint, connections, result, hello[connections], created))
+    return lines
+
+
+@dataclass(frozen=True)
+class Run:
+    """The lines measured on one server, and what the background writer did meanwhile."""
+
+    workers: int
+    actions: int
+    lines: list[Line]
+    writer: Writer
+    minutes: tuple[int, int]
+    health: LoadResult  # GET /health at 1 connection: the server's floor
+
+
+def measure_server(
+    seeded: SeededInstance,
+    workers: int,
+    hello: dict[int, LoadResult],
+    seconds: int,
+    kinds: set[str],
+) -> Run:
+    """Serve the instance and load each endpoint of the given kinds."""
+    with served(seeded.instance, workers) as instance:
+        browser = browser_session(instance.url, seeded.slug)
+        chosen = [e for e in endpoints(seeded, browser) if e.kind in kinds]
+        for endpoint in chosen:
+            check(instance.url, endpoint, seeded, browser)
+        health = wrk.run(instance.url + "/health", connections=1, seconds=1)
+        writer, before = Writer(), total_minutes(instance.url, seeded)
+        lines: list[Line] = []
+        with writing(instance.url, seeded, writer):
+            for endpoint in (e for e in chosen if e.kind == "stats"):
+                lines += load(instance, endpoint, hello, seconds)
+        after = total_minutes(instance.url, seeded)
+        for endpoint in (e for e in chosen if e.kind != "stats"):
+            lines += load(instance, endpoint, hello, seconds)
+    return Run(workers, seeded.actions, lines, writer, (before, after), health)
+
+
+@dataclass(frozen=True)
+class Export:
+    """One streamed CSV export: time, size, rows and the server's memory."""
+
+    seconds: float
+    cpu: float
+    megabytes: float
+    rows: int
+    rss_kib: int
+    growth_kib: int
+
+
+def download(url: str, headers: dict[str, str]) -> tuple[float, int, int]:
+    """Stream a download; return (seconds, bytes, lines)."""
+    started = perf_counter()
+    size = lines = 0
+    with httpx.stream("GET", url, headers=headers, timeout=600) as response:
+        response.raise_for_status()
+        for chunk in response.iter_raw():
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return perf_counter() - started, size, lines
+
+
+def measure_export(seeded: SeededInstance) -> Export:
+    """Download the whole CSV export once from a fresh single-worker server."""
+    with served(seeded.instance, 1) as instance:
+        assert instance.process is not None
+        pid = instance.process.pid
+        headers = {"Authorization": f"Bearer {seeded.token}"}
+        url = f"{instance.url}/api/v1/associations/{seeded.slug}/export.csv"
+        download(f"{url}?from=2000-01-01&to=2000-01-31", headers)  # warm up
+        peak, rss, cpu = peak_rss_kib(pid), rss_kib(pid), cpu_seconds(pid)
+        seconds, size, lines = download(url, headers)
+        return Export(
+            seconds, cpu_seconds(pid) - cpu, size / 1e6, lines - 1, rss, peak_rss_kib(pid) - peak
+        )
+
+
+# Printing.
+
+HEADER = (
+    f"{'':33}{'Benefed':<36}{'bare Starlette':<22}\n"
+    f"{'what':<30}{'c':>2} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'new':>6}"
+    f"   {'req/s':>8} {'p50 ms':>7}  {'ratio':>6}  {'target':<22} {'':6}  Bénévalibre"
+)
+
+
+def line_text(line: Line) -> str:
+    """One row of the table."""
+    result, hello = line.result, line.baseline
+    kind = line.endpoint.kind
+    at_four = kind != "record" or line.connections == 4
+    ratio = result.requests_per_second / hello.requests_per_second
+    return (
+        f"{line.endpoint.label:<30}{line.connections:>2} {result.requests_per_second:>8.0f}"
+        f" {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.errors:>6}"
+        f" {'' if line.created is None else line.created:>6}"
+        f"   {hello.requests_per_second:>8.0f} {hello.p50_ms:>7.2f}  {ratio:>5.3f}x"
+        f"  {TARGET_TEXT[kind] if at_four else '(at 4 clients)':<22} {met(line):<6}"
+        f"  {REFERENCE[kind] if at_four else ''}"
+    )
+
+
+def print_run(run: Run) -> None:
+    """The table of one server, with what the background writer did."""
+    workers = "default single worker" if run.workers == 1 else f"--workers {run.workers}"
+    print(f"\n{run.actions:,} actions, benefed serve ({workers})")
+    print(HEADER)
+    for line in run.lines:
+        print(line_text(line))
+    before, after = run.minutes
+    print(
+        f"while the statistics were loaded: {run.writer.done} actions recorded through the API"
+        f" (one every ~{WRITE_EVERY * 1000:.0f} ms, {run.writer.failed} failed);"
+        f" all-time counted hours {before / 60:,.1f} -> {after / 60:,.1f}"
+    )
+    print(f"GET /health at 1 connection: p50 {run.health.p50_ms:.2f} ms")
+    if run.health.p50_ms > 20:
+        print(f"  ~40 ms per keep-alive request: Nagle is on ({NAGLE_NOTE})")
+
+
+def print_export(export: Export, hello_rss: int) -> None:
+    """The export figures against their targets."""
+    growth = export.growth_kib * 1024 / 1e6
+    ok = export.seconds < 2 and growth < 100
+    path = "/api/v1/associations/{slug}/export.csv"
+    print(f"\nCSV export, {export.rows:,} rows, streamed (GET {path}):")
+    print(
+        f"  {export.seconds:.2f} s wall (server CPU {export.cpu:.2f} s),"
+        f" {export.megabytes:.1f} MB sent, server peak RSS growth {growth:.1f} MB"
+        f" (server RSS before {export.rss_kib / 1024:.0f} MiB;"
+        f" bare Starlette RSS {hello_rss / 1024:.0f} MiB)"
+    )
+    print(f"  target {EXPORT_TARGET}: {'met' if ok else 'MISSED'}; Bénévalibre {EXPORT_REFERENCE}")
+
+
+def main() -> None:
+    """Seed, serve, measure and print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--million", action="store_true", help="also statistics at 1,000,000")
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure (1,2)")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per line")
+    options = parser.parse_args()
+    workers = [int(n) for n in options.workers.split(",") if n.strip()]
+    started = perf_counter()
+    print(
+        f"Benefed actions benchmark, {date.today().isoformat()}, {os.cpu_count()} CPUs,"
+        f" load average {os.getloadavg()[0]:.2f}, wrk {options.seconds} s per line"
+    )
+    hello, hello_rss = baselines(options.seconds)
+    with tempfile.TemporaryDirectory() as scratch:
+        seeded = seed_instance(Path(scratch) / "instance", 100_000)
+        print(f"seeded {seeded.actions:,} actions in {seeded.seconds:.1f} s")
+        print_export(measure_export(seeded), hello_rss)
+        for count in workers:
+            print_run(measure_server(seeded, count, hello, options.seconds, set(REFERENCE)))
+    if options.million:
+        with tempfile.TemporaryDirectory() as scratch:
+            seeded = seed_instance(Path(scratch) / "instance", 1_000_000)
+            print(f"\nseeded {seeded.actions:,} actions in {seeded.seconds:.1f} s")
+            for count in workers:
+                print_run(measure_server(seeded, count, hello, options.seconds, {"stats"}))
+    print(f"\nwhole run: {perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
