@@ -40,9 +40,9 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
-def make_revision(engine: Engine, message: str) -> None:
+def make_revision(engine: Engine, message: str, rev_id: str | None = None) -> None:
     """Write a new migration from the difference between tables and database."""
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.revision(config, message=message, autogenerate=True)
+        command.revision(config, message=message, autogenerate=True, rev_id=rev_id)

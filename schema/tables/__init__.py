@@ -11,6 +11,7 @@ from schema.tables.actions import (
     Rollup,
 )
 from schema.tables.associations import Association, Membership
+from schema.tables.consolidation import ReceivedSummary, SentSummary, SummaryChange
 from schema.tables.federation import (
     ActorKey,
     Block,
@@ -48,6 +49,9 @@ __all__ = [
     "Handle",
     "Invitation",
     "Membership",
+    "ReceivedSummary",
+    "SentSummary",
+    "SummaryChange",
     "SiteSetting",
     "User",
 ]
