@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, func, select
 
+from instance import summary_changes
 from instance.periods import month_key
 from instance.valuation import rates_of, value_cents
 from schema.tables import Action, Association, Rollup
@@ -193,6 +194,7 @@ def record_change(session: Session, old: ActionState | None, new: ActionState | 
     if state is None:
         return
     apply_delta(session, state.association_id, change_delta(old, new))
+    summary_changes.mark(session, (old, new))
 
 
 def record_changes(
@@ -202,12 +204,16 @@ def record_changes(
 ) -> None:
     """Keep the rollups exact after several actions of one association changed."""
     totals: Totals = defaultdict(dict)
+    changed: list[ActionState] = []
     for old, new in changes:
         if old is not None:
             add_state(totals, old, -1)
+            changed.append(old)
         if new is not None:
             add_state(totals, new, 1)
+            changed.append(new)
     apply_delta(session, association_id, prune(totals))
+    summary_changes.mark(session, changed)
 
 
 def recount(session: Session, association_id: int) -> Totals:
