@@ -6,9 +6,19 @@ from collections.abc import Callable, Sequence
 
 from instance.config import ConfigError
 from instance.errors import DomainError
-from web.commands import accounts, backup, i18n_tools, keys, operations, seed, server, worker
+from web.commands import (
+    accounts,
+    backup,
+    demo,
+    i18n_tools,
+    keys,
+    operations,
+    seed,
+    server,
+    worker,
+)
 
-COMMAND_MODULES = (operations, server, accounts, seed, i18n_tools, backup, keys, worker)
+COMMAND_MODULES = (operations, server, accounts, seed, demo, i18n_tools, backup, keys, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:
