@@ -23,6 +23,15 @@ from schema.tables.federation import (
     PublicNote,
     RemoteActor,
 )
+from schema.tables.networks import (
+    NetworkLink,
+    NetworkMember,
+    NetworkProfile,
+    ReceivedReport,
+    ReferenceCategory,
+    ReportChange,
+    SentReport,
+)
 from schema.tables.site import Announcement, SiteSetting
 
 __all__ = [
@@ -49,6 +58,13 @@ __all__ = [
     "Handle",
     "Invitation",
     "Membership",
+    "NetworkLink",
+    "NetworkMember",
+    "NetworkProfile",
+    "ReceivedReport",
+    "ReferenceCategory",
+    "ReportChange",
+    "SentReport",
     "ReceivedSummary",
     "SentSummary",
     "SummaryChange",

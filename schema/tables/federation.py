@@ -134,6 +134,7 @@ class PeerHost(SQLModel, table=True):
     dead_since: datetime | None = None
     last_success_at: datetime | None = None
     last_probe_at: datetime | None = None  # last attempt let through while dead
+    revived_at: datetime | None = None  # answered again after being dead; cleared once reconciled
     signature_scheme: str = Field(default="", max_length=16)  # "" | cavage | rfc9421
     scheme_checked_at: datetime | None = None
 
