@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from federation import links
 from instance import account_data, accounts
 from instance.errors import Invalid
 from instance.i18n import _
@@ -50,9 +51,12 @@ def patch(request: Request, data: dict[str, Any]) -> Response:
     if "language" in data and data["language"] not in found.config.languages:
         raise Invalid({"language": _("Choose a language from the list.")})
     with found.db.write() as session:
+        user = holder[0]
+        if data.get("federation") is False:  # turning the actor off ends every link
+            user = links.set_federation(session, config=found.config, user=user, enabled=False)
         user = accounts.update_profile(
             session,
-            user=holder[0],
+            user=user,
             display_name=data.get("display_name"),
             language=data.get("language"),
             federation_enabled=data.get("federation"),
