@@ -12,7 +12,7 @@ from typing import Protocol
 
 from sqlmodel import Session, col, select
 
-from schema.tables import Follow, Membership, Rollup, SummaryChange
+from schema.tables import Follow, Membership, Rollup, SentSummary, SummaryChange
 
 
 class _State(Protocol):
@@ -63,5 +63,30 @@ def mark_all_for_user(session: Session, *, user_id: int) -> int:
     )
     keys = {(association_id, month) for association_id, month in session.exec(query)}
     for association_id, month in sorted(keys):
+        session.add(SummaryChange(association_id=association_id, user_id=user_id, month=month))
+    return len(keys)
+
+
+def mark_association(session: Session, *, association_id: int) -> int:
+    """Note every month of every linked member (the association or a category was renamed...)."""
+    linked = (
+        select(Follow.local_id)
+        .where(Follow.direction == "in", Follow.local_kind == "user", Follow.state == "accepted")
+        .distinct()
+    )
+    from_rollups = (
+        select(Membership.user_id, Rollup.month)
+        .join(Membership, col(Membership.id) == col(Rollup.key_id))
+        .where(
+            Rollup.association_id == association_id,
+            Rollup.dimension == "volunteer",
+            col(Membership.user_id).in_(linked),
+        )
+    )
+    from_sent = select(SentSummary.user_id, SentSummary.month).where(
+        SentSummary.association_id == association_id, col(SentSummary.user_id).in_(linked)
+    )
+    keys = {(u, m) for u, m in session.exec(from_rollups) if u} | set(session.exec(from_sent))
+    for user_id, month in sorted(keys):
         session.add(SummaryChange(association_id=association_id, user_id=user_id, month=month))
     return len(keys)
