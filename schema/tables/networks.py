@@ -17,6 +17,16 @@ from sqlmodel import Field, SQLModel
 from schema.tables._base import utcnow
 
 MEMBER_STATUSES = ("pending", "active", "refused", "left")
+#: The figures the dashboard sums, after the grouping columns of its indexes.
+DASHBOARD_COLUMNS = (
+    "deleted",
+    "proof_status",
+    "minutes",
+    "actions",
+    "volunteers",
+    "valued_cents",
+    "currency",
+)
 
 
 class NetworkProfile(SQLModel, table=True):
@@ -38,6 +48,7 @@ class ReferenceCategory(SQLModel, table=True):
     key: str = Field(max_length=64)
     label: str = Field(max_length=100)
     position: int = 0
+    archived: bool = False  # no longer offered to members; past reports keep it
 
 
 class NetworkMember(SQLModel, table=True):
@@ -60,7 +71,19 @@ class NetworkMember(SQLModel, table=True):
 class ReceivedReport(SQLModel, table=True):
     """A member's signed report for one month (the newest version by ``updated``)."""
 
-    __table_args__ = (Index("ix_receivedreport_network_month", "network_id", "month"),)
+    # The dashboard's sums read only these covering indexes (never the wide rows):
+    # by month, by member, and each member's latest report.
+    __table_args__ = (
+        Index("ix_receivedreport_network_month", "network_id", "month", *DASHBOARD_COLUMNS),
+        Index(
+            "ix_receivedreport_network_member",
+            "network_id",
+            "member_id",
+            "month",
+            *DASHBOARD_COLUMNS,
+        ),
+        Index("ix_receivedreport_latest", "network_id", "member_id", "deleted", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     object_id: str = Field(max_length=2048, unique=True)
@@ -81,6 +104,25 @@ class ReceivedReport(SQLModel, table=True):
     proof_status: str = Field(default="verified", max_length=200)
     deleted: bool = False
     received_at: datetime = Field(default_factory=utcnow)
+
+
+class ReceivedReportCategory(SQLModel, table=True):
+    """Minutes of one reference category in a counted report (kept with the report).
+
+    Rows exist only for reports that count (not deleted, proof verified) and
+    carry a breakdown, so the category sums need no join.
+    """
+
+    __table_args__ = (
+        Index("ix_receivedreportcategory_sums", "network_id", "key", "month", "minutes"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="receivedreport.id", index=True, ondelete="CASCADE")
+    network_id: int = Field(foreign_key="association.id", ondelete="CASCADE")
+    month: str = Field(max_length=7)
+    key: str = Field(max_length=64)
+    minutes: int = 0
 
 
 class NetworkLink(SQLModel, table=True):

@@ -1,0 +1,84 @@
+"""Keeping a member's report on the network's side, with the category rows the dashboard sums.
+
+Whoever writes a ``ReceivedReport`` (federation on Create, Update or Delete,
+or when a proof's status changes; tests; the benchmark) calls ``save_report``
+in the same transaction. It stores the row and rewrites its
+``ReceivedReportCategory`` rows, which exist only while the report counts (not
+deleted, proof verified) and has a breakdown (it states its volunteers). Keys
+the network never listed are kept under "other", so every category sum is a
+sum of report cells.
+"""
+
+import json
+from collections.abc import Collection
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from instance.network_privacy import OTHER
+from schema.tables import ReceivedReport, ReceivedReportCategory, ReferenceCategory
+
+VERIFIED = "verified"
+
+
+def categories_of(report: ReceivedReport) -> dict[str, int]:
+    """The report's minutes by reference key (whole, non-negative numbers only)."""
+    try:
+        found = json.loads(report.categories or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {
+        str(key): value
+        for key, value in found.items()
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0
+    }
+
+
+def counts(report: ReceivedReport) -> bool:
+    """True when the report enters the network's sums: not deleted, proof verified."""
+    return not report.deleted and report.proof_status == VERIFIED
+
+
+def network_keys(session: Session, network_id: int) -> set[str]:
+    """Every key the network lists or listed (archived ones too)."""
+    query = select(ReferenceCategory.key).where(ReferenceCategory.network_id == network_id)
+    return set(session.exec(query).all()) | {OTHER}
+
+
+def category_rows(
+    report: ReceivedReport, known_keys: Collection[str]
+) -> list[ReceivedReportCategory]:
+    """The category rows of a report (none when it does not count or has no breakdown)."""
+    if not counts(report) or report.volunteers is None or report.id is None:
+        return []
+    minutes: dict[str, int] = {}
+    for key, value in categories_of(report).items():
+        target = key if key in known_keys else OTHER
+        minutes[target] = minutes.get(target, 0) + value
+    return [
+        ReceivedReportCategory(
+            report_id=report.id,
+            network_id=report.network_id,
+            month=report.month,
+            key=key,
+            minutes=value,
+        )
+        for key, value in sorted(minutes.items())
+    ]
+
+
+def save_report(
+    session: Session, report: ReceivedReport, *, known_keys: Collection[str] | None = None
+) -> ReceivedReport:
+    """Store a new or changed report and rewrite its category rows."""
+    session.add(report)
+    session.flush()
+    session.execute(
+        delete(ReceivedReportCategory).where(col(ReceivedReportCategory.report_id) == report.id)
+    )
+    keys = known_keys if known_keys is not None else network_keys(session, report.network_id)
+    session.add_all(category_rows(report, keys))
+    session.flush()
+    return report

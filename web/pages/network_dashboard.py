@@ -1,0 +1,204 @@
+"""Page: a network's dashboard, with charts, tables, flags and downloads (its managers).
+
+Figures come from instance/network_dashboard.py (exact sums of the members'
+reports); charts are inline SVG from web/charts.py, each with its table.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from instance import network_dashboard, networks
+from instance.errors import Invalid
+from instance.i18n import N_, _
+from instance.network_dashboard import Group, Months, Overview, Sums
+from instance.periods import PRESET_LABELS, month_end, parse_month
+from web import charts
+from web.api.actions import today_for
+from web.api.exports import read_format
+from web.api.network_dashboard import stream_dashboard
+from web.auth import login_required
+from web.pages.networks import managed
+from web.services import services
+from web.templating import render
+
+PRESETS = ("this_year", "last_year", "all_time")
+EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))
+MAX_MONTH_BARS = 36
+TOP_MEMBERS = 15
+GROUP_LABELS = {
+    "month": N_("By month"),
+    "member": N_("By member"),
+    "category": N_("By category"),
+}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The months the page shows, and how they were asked for."""
+
+    months: Months
+    preset: str
+    start: str
+    end: str
+    errors: dict[str, str]
+
+
+def chosen_months(request: Request) -> Chosen:
+    """The months of ?preset= or ?from=&to= (this year by default); bad dates are reported."""
+    params = request.query_params
+    start, end = params.get("from", "")[:20], params.get("to", "")[:20]
+    preset = params.get("preset", "")[:20] or ("custom" if start or end else "this_year")
+    day = today_for(request)
+    try:
+        months = network_dashboard.read_months(
+            today=day, preset=preset, start=start or None, end=end or None
+        )
+    except Invalid as error:
+        months = network_dashboard.read_months(today=day, preset="this_year")
+        return Chosen(months, "this_year", start, end, error.errors)
+    first = parse_month(months.first)
+    last = month_end(parse_month(months.last))
+    return Chosen(months, preset, start or first.isoformat(), end or last.isoformat(), {})
+
+
+def shown_from(chosen: Chosen, found: Overview) -> Chosen:
+    """Since the beginning starts at the first month with reports, not in the year 2000."""
+    if chosen.preset != "all_time" or not found.by_month:
+        return chosen
+    first = str(found.by_month[0].key)
+    return replace(chosen, start=parse_month(first).isoformat())
+
+
+def preset_links(base: str, chosen: Chosen) -> list[tuple[str, str, bool]]:
+    """(href, label, current) for each preset."""
+    return [
+        (f"{base}?preset={name}", _(PRESET_LABELS[name]), chosen.preset == name) for name in PRESETS
+    ]
+
+
+def month_points(groups: list[Group]) -> list[tuple[str, int]]:
+    """(label, minutes) by month, or by year when there are too many months."""
+    rows = [(str(group.key), group.sums.minutes) for group in groups]
+    if len(rows) <= MAX_MONTH_BARS:
+        return rows
+    years: dict[str, int] = defaultdict(int)
+    for key, minutes in rows:
+        years[key[:4]] += minutes
+    return list(years.items())
+
+
+def member_rows(found: Overview) -> list[dict[str, Any]]:
+    """Each member with its sums over the months and its latest report, most hours first."""
+    sums = {group.key: group for group in found.by_member}
+    rows = []
+    for line in found.freshness:
+        group = sums.pop(line.member.id, None)
+        rows.append(
+            {
+                "name": line.member.name,
+                "host": line.member.host,
+                "anonymous": line.member.anonymous,
+                "sums": group.sums if group else Sums(),
+                "month": line.month,
+                "received_at": line.received_at,
+                "proof_status": line.proof_status,
+                "flagged": line.flagged,
+                "active": True,
+            }
+        )
+    for group in sums.values():
+        rows.append(
+            {
+                "name": group.label,
+                "host": "",
+                "anonymous": group.anonymous,
+                "sums": group.sums,
+                "month": None,
+                "received_at": None,
+                "proof_status": None,
+                "flagged": False,
+                "active": False,
+            }
+        )
+    return sorted(rows, key=lambda row: (-row["sums"].minutes, row["name"].casefold()))
+
+
+def chart_context(found: Overview, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The three charts of the page."""
+    top = [(row["name"], row["sums"].minutes) for row in rows[:TOP_MEMBERS]]
+    return {
+        "month_chart": charts.column_chart(
+            _("Hours by month"),
+            _("Hours the members reported for each month; the table next to it gives the figures."),
+            charts.hours_points(month_points(found.by_month)),
+        ),
+        "category_chart": charts.bar_chart(
+            _("Hours by category"),
+            _("Hours by reference category; the table next to it gives the figures."),
+            charts.hours_points([(g.label, g.sums.minutes) for g in found.by_category]),
+        ),
+        "member_chart": charts.bar_chart(
+            _("Members with the most hours"),
+            _("The members with the most hours; the table below gives every member."),
+            charts.hours_points(top),
+        ),
+    }
+
+
+def export_links(base: str, chosen: Chosen) -> list[tuple[str, list[tuple[str, str]]]]:
+    """For each grouping, links to download it in each format."""
+    found = []
+    for group_by, label in GROUP_LABELS.items():
+        query = urlencode({"from": chosen.start, "to": chosen.end, "group_by": group_by})
+        found.append(
+            (_(label), [(f"{base}/export.{fmt}?{query}", name) for fmt, name in EXPORT_FORMATS])
+        )
+    return found
+
+
+@login_required
+def dashboard_page(request: Request) -> Response:
+    """The network's dashboard over a period: totals, charts, tables, flags, downloads."""
+    network, _membership, _user = managed(request, "view_actions")
+    chosen = chosen_months(request)
+    with services(request).db.read() as session:
+        found = network_dashboard.overview(session, network=network, months=chosen.months)
+        profile = networks.profile_of(session, network)
+    rows = member_rows(found)
+    chosen = shown_from(chosen, found)
+    base = f"/associations/{network.slug}/network"
+    context = {
+        "network": network,
+        "profile": profile,
+        "chosen": chosen,
+        "period_first": chosen.start[:7] if chosen.preset == "all_time" else found.months.first,
+        "presets": preset_links(f"{base}/dashboard", chosen),
+        "base": f"{base}/dashboard",
+        "found": found,
+        "members": rows,
+        "flagged": [row for row in rows if row["flagged"]],
+        "silent": [row for row in rows if row["active"] and row["received_at"] is None],
+        "exports": export_links(base, chosen),
+        "open_data": f"/api/v1/networks/{network.slug}/open-data.json",
+        **chart_context(found, rows),
+    }
+    return render(request, "networks/dashboard.html", context)
+
+
+@login_required
+def dashboard_export(request: Request) -> Response:
+    """Download the dashboard over the period, by month, member or category (?group_by=)."""
+    network, _membership, _user = managed(request, "view_actions")
+    return stream_dashboard(request, network, read_format(request))
+
+
+routes = [
+    Route("/associations/{slug}/network/dashboard", dashboard_page, methods=["GET"]),
+    Route("/associations/{slug}/network/export.{fmt}", dashboard_export, methods=["GET"]),
+]
