@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from time import perf_counter
 
@@ -45,8 +45,17 @@ from tests.live import LiveInstance
 
 CONNECTIONS = (1, 4)
 WRITE_EVERY = 0.05  # seconds between two background writes
-REFERENCE = {"stats": "291 ms", "list": "142 ms", "record": "~75/s, p99 1.8 s"}
-TARGET_TEXT = {"stats": "p50 < 6 ms", "list": "p50 < 15 ms", "record": ">= 750/s, p99 < 25 ms"}
+START_TIMEOUT = 120  # seconds for a server to answer /health (several workers on a busy machine)
+REFERENCE = {"stats": "291 ms", "range": "", "list": "142 ms", "record": "~75/s, p99 1.8 s"}
+TARGET_TEXT = {
+    "stats": "p50 < 6 ms",
+    "range": "p50 < 25 ms",
+    "list": "p50 < 15 ms",
+    "record": ">= 750/s, p99 < 25 ms",
+}
+#: The connections a kind's target is judged at (None: every line).
+JUDGED_AT = {"stats": 1, "range": 1, "list": None, "record": 4}
+READ_KINDS = {"stats", "range"}  # measured while the background thread writes
 EXPORT_TARGET = "< 2 s, < 100 MB"
 EXPORT_REFERENCE = "198 s / 690 MB"
 NAGLE_NOTE = "uvicorn --workers N binds without IPPROTO_TCP, Kludex/uvicorn#3149"
@@ -56,7 +65,7 @@ NAGLE_NOTE = "uvicorn --workers N binds without IPPROTO_TCP, Kludex/uvicorn#3149
 class Endpoint:
     """One thing to load: a URL, its headers, and a Lua script for POSTs."""
 
-    kind: str  # stats, list or record
+    kind: str  # stats (whole months), range (partial months), list or record
     label: str
     path: str
     headers: dict[str, str]
@@ -77,14 +86,16 @@ class Line:
 def met(line: Line) -> str:
     """Whether a line meets its target: met, MISSED, or '-' when none applies."""
     kind, result = line.endpoint.kind, line.result
+    if JUDGED_AT[kind] not in {None, line.connections}:
+        return "-"
     if kind == "stats":
         ok = result.p50_ms < 6
+    elif kind == "range":
+        ok = result.p50_ms < 25
     elif kind == "list":
         ok = result.p50_ms < 15
-    elif line.connections == 4:
-        ok = result.requests_per_second >= 750 and result.p99_ms < 25
     else:
-        return "-"
+        ok = result.requests_per_second >= 750 and result.p99_ms < 25
     # A recording that answered without creating its action does not count.
     made = line.created is None or line.created >= result.requests
     return "met" if ok and made and not result.errors else "MISSED"
@@ -96,8 +107,12 @@ def endpoints(seeded: SeededInstance, browser: BrowserSession) -> list[Endpoint]
     bearer = {"Authorization": f"Bearer {seeded.token}"}
     html, api = f"/associations/{seeded.slug}", f"/api/v1/associations/{seeded.slug}"
     period = f"from={seeded.first_day.isoformat()}&to={seeded.last_day.isoformat()}"
+    # About a year that starts and ends inside a month: both edges are added up from actions.
+    start, end = seeded.last_day - timedelta(days=400), seeded.last_day - timedelta(days=45)
+    partial = f"from={start.isoformat()}&to={end.isoformat()}"
     return [
         Endpoint("stats", "statistics page (HTML)", f"{html}/stats?{period}", cookie),
+        Endpoint("range", "statistics, partial months", f"{html}/stats?{partial}", cookie),
         Endpoint(
             "stats",
             "summary by category (API)",
@@ -207,7 +222,7 @@ def served(instance: LiveInstance, workers: int) -> Iterator[LiveInstance]:
             stderr=subprocess.STDOUT,
         )
         try:
-            instance.wait_ready()
+            instance.wait_ready(timeout=START_TIMEOUT)
             yield instance
         finally:
             instance.stop()
@@ -269,10 +284,10 @@ def measure_server(
         writer, before = Writer(), total_minutes(instance.url, seeded)
         lines: list[Line] = []
         with writing(instance.url, seeded, writer):
-            for endpoint in (e for e in chosen if e.kind == "stats"):
+            for endpoint in (e for e in chosen if e.kind in READ_KINDS):
                 lines += load(instance, endpoint, hello, seconds)
         after = total_minutes(instance.url, seeded)
-        for endpoint in (e for e in chosen if e.kind != "stats"):
+        for endpoint in (e for e in chosen if e.kind not in READ_KINDS):
             lines += load(instance, endpoint, hello, seconds)
     return Run(workers, seeded.actions, lines, writer, (before, after), health)
 
@@ -329,15 +344,16 @@ def line_text(line: Line) -> str:
     """One row of the table."""
     result, hello = line.result, line.baseline
     kind = line.endpoint.kind
-    at_four = kind != "record" or line.connections == 4
+    judged = JUDGED_AT[kind] in {None, line.connections}
+    note = f"(at {JUDGED_AT[kind]} client{'s' if JUDGED_AT[kind] != 1 else ''})"
     ratio = result.requests_per_second / hello.requests_per_second
     return (
         f"{line.endpoint.label:<30}{line.connections:>2} {result.requests_per_second:>8.0f}"
         f" {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} {result.errors:>6}"
         f" {'' if line.created is None else line.created:>6}"
         f"   {hello.requests_per_second:>8.0f} {hello.p50_ms:>7.2f}  {ratio:>5.3f}x"
-        f"  {TARGET_TEXT[kind] if at_four else '(at 4 clients)':<22} {met(line):<6}"
-        f"  {REFERENCE[kind] if at_four else ''}"
+        f"  {TARGET_TEXT[kind] if judged else note:<22} {met(line):<6}"
+        f"  {REFERENCE[kind] if judged else ''}"
     )
 
 
@@ -399,7 +415,7 @@ def main() -> None:
             seeded = seed_instance(Path(scratch) / "instance", 1_000_000)
             print(f"\nseeded {seeded.actions:,} actions in {seeded.seconds:.1f} s")
             for count in workers:
-                print_run(measure_server(seeded, count, hello, options.seconds, {"stats"}))
+                print_run(measure_server(seeded, count, hello, options.seconds, READ_KINDS))
     print(f"\nwhole run: {perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.2f}")
 
 

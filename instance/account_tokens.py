@@ -6,7 +6,8 @@ a mail or in the API's answer.
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select, update
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, or_, select, update
 
 from instance import accounts
 from instance.errors import Invalid, NotFound
@@ -20,6 +21,8 @@ LIFETIMES = {"confirm": timedelta(days=3), "reset": timedelta(days=3)}
 LIFETIME_DAYS = 3
 LABEL_MAX = 100
 TOKEN_MAX = 200
+#: How stale ApiToken.last_used_at may get: a token in use is stamped once a minute at most.
+USE_STAMP_EVERY = timedelta(minutes=1)
 
 
 def issue_email_token(
@@ -159,6 +162,47 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
         return None
     query = select(ApiToken).where(ApiToken.token_hash == token_hash(token))
     return session.exec(query).first()
+
+
+_HOLDER = (
+    select(ApiToken, User)
+    .join(User, col(User.id) == col(ApiToken.user_id))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
+def token_holder(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """The API token row of a secret and the account holding it, in one query."""
+    if not token or len(token) > TOKEN_MAX:
+        return None
+    found = session.exec(_HOLDER, params={"token_hash": token_hash(token)}).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def use_is_stale(row: ApiToken, now: datetime) -> bool:
+    """True when a token's last use was stamped more than a minute ago (or never)."""
+    return row.last_used_at is None or now - row.last_used_at >= USE_STAMP_EVERY
+
+
+def stamp_api_token_use(session: Session, *, token_id: int, now: datetime | None = None) -> bool:
+    """Note that a token was just used, unless it was noted less than a minute ago.
+
+    Returns True when the stamp was written (one UPDATE; concurrent requests of the
+    same minute write it once).
+    """
+    now = now or utcnow()
+    statement = (
+        update(ApiToken)
+        .where(
+            col(ApiToken.id) == token_id,
+            or_(
+                col(ApiToken.last_used_at).is_(None),
+                col(ApiToken.last_used_at) <= now - USE_STAMP_EVERY,
+            ),
+        )
+        .values(last_used_at=now)
+    )
+    return bool(session.exec(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def revoke_api_token(session: Session, *, token: str) -> None:

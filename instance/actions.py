@@ -4,15 +4,17 @@ Every write keeps the rollups exact and adds a line to the audit trail in the
 same transaction; every refusal raises before anything is written.
 """
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from sqlalchemy import insert
-from sqlmodel import Session, and_, col, or_, select
+from sqlmodel import Session, col, select
 
 from instance import rollups
+from instance.action_audit import history, log_event
+from instance.action_decisions import MAX_BULK, refuse_actions, validate_actions
+from instance.action_queries import ActionPage, list_actions, usernames, validation_queue
 from instance.action_rules import (
     AUDITED,
     ActionFilters,
@@ -22,10 +24,7 @@ from instance.action_rules import (
     check_can_change,
     check_can_record,
     check_fields,
-    check_reason,
-    cursor_text,
     is_id,
-    read_cursor,
     read_fields,
     read_filters,
     snapshot,
@@ -34,12 +33,13 @@ from instance.associations import can_see
 from instance.errors import Forbidden, Invalid, NotFound
 from instance.i18n import _
 from instance.valuation import rate_for
-from schema.tables import Action, ActionEvent, Association, Membership, User
+from schema.tables import Action, Association, Membership, User
 from schema.tables._base import utcnow
 
 # Filters are read by action_rules; they are part of this module's interface too.
 __all__ = [
     "ActionFilters",
+    "MAX_BULK",
     "ActionPage",
     "caller_in",
     "create_action",
@@ -49,6 +49,7 @@ __all__ = [
     "find_action",
     "history",
     "list_actions",
+    "log_event",
     "read_filters",
     "refuse_actions",
     "snapshot",
@@ -58,11 +59,9 @@ __all__ = [
     "validation_queue",
 ]
 
-_LOG = insert(ActionEvent.__table__)  # type: ignore[attr-defined]
 _INSERT_ACTION = insert(Action.__table__)  # type: ignore[attr-defined]
 _ACTION_COLUMNS = [c.name for c in Action.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
 MAX_GROUP = 200
-MAX_BULK = 500
 DEFAULTS: dict[str, Any] = {
     "end_date": None,
     "travel_minutes": None,
@@ -72,21 +71,6 @@ DEFAULTS: dict[str, Any] = {
     "description": "",
     "distance_hundredths": None,
 }
-
-
-def _log(
-    session: Session, action: Action, kind: str, changes: dict[str, Any], caller: Caller
-) -> None:
-    assert action.id is not None
-    row = {
-        "action_id": action.id,
-        "association_id": action.association_id,
-        "kind": kind,
-        "changes": changes,
-        "user_id": caller.user_id,
-        "at": utcnow(),
-    }
-    session.connection().execute(_LOG, row)
 
 
 def _volunteer(
@@ -147,7 +131,7 @@ def _insert(
     # A plain INSERT (no unit of work): recording is the hottest write of the instance.
     row = {column: getattr(action, column) for column in _ACTION_COLUMNS}
     action.id = session.connection().execute(_INSERT_ACTION, row).inserted_primary_key[0]
-    _log(session, action, "create", snapshot(action), caller)
+    log_event(session, action, "create", snapshot(action), caller)
     return action
 
 
@@ -305,7 +289,7 @@ def update_action(
         action.updated_at, action.updated_by_id = utcnow(), caller.user_id
         session.add(action)
         session.flush()
-        _log(session, action, "edit", diff, caller)
+        log_event(session, action, "edit", diff, caller)
         rollups.record_change(session, old_state, rollups.state_of(action))
     return action
 
@@ -320,134 +304,10 @@ def delete_action(
     assert association is not None
     caller = caller_in(session, association, user, membership)
     check_can_change(association, caller, action)
-    _log(session, action, "delete", snapshot(action), caller)
+    log_event(session, action, "delete", snapshot(action), caller)
     rollups.record_change(session, rollups.state_of(action), None)
     session.delete(action)
     session.flush()
-
-
-def _bulk_targets(session: Session, association: Association, ids: Any) -> list[Action]:
-    if not isinstance(ids, list) or not ids or not all(is_id(i) for i in ids):
-        raise Invalid({"ids": _("Choose at least one action.")})
-    if len(ids) > MAX_BULK:
-        raise Invalid({"ids": _("Choose at most 500 actions at once.")})
-    query = (
-        select(Action)
-        .where(col(Action.id).in_(ids), Action.association_id == association.id)
-        .order_by(col(Action.id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    found = {action.id: action for action in session.exec(query)}
-    unknown = sorted({i for i in ids if i not in found})
-    if unknown:
-        raise Invalid(
-            {
-                "ids": _("No such action in this association: {ids}.").format(
-                    ids=", ".join(str(i) for i in unknown)
-                )
-            }
-        )
-    return [found[i] for i in dict.fromkeys(ids)]
-
-
-def _decide(
-    session: Session,
-    association: Association,
-    caller: Caller,
-    actions: Iterable[Action],
-    status: str,
-    reason: str,
-) -> list[Action]:
-    changes, decided, now = [], [], utcnow()
-    for action in actions:
-        if action.status == status and action.refusal_reason == reason:
-            continue
-        old = rollups.state_of(action)
-        diff = {"status": [action.status, status]}
-        if action.refusal_reason != reason:
-            diff["refusal_reason"] = [action.refusal_reason, reason]
-        action.status, action.refusal_reason = status, reason
-        action.decided_at, action.decided_by_id = now, caller.user_id
-        session.add(action)
-        _log(session, action, "validate" if status == "validated" else "refuse", diff, caller)
-        changes.append((old, rollups.state_of(action)))
-        decided.append(action)
-    assert association.id is not None
-    rollups.record_changes(session, association.id, changes)
-    session.flush()
-    return decided
-
-
-def _manager(
-    session: Session, association: Association, user: User | None, membership: Membership | None
-) -> Caller:
-    caller = caller_in(session, association, user, membership)
-    if not caller.may_edit_all:
-        raise Forbidden(_("Only managers who may edit actions can do this."))
-    return caller
-
-
-def validate_actions(
-    session: Session,
-    *,
-    association: Association,
-    user: User | None,
-    membership: Membership | None = None,
-    ids: Any,
-) -> list[Action]:
-    """Validate actions of the association (edit_actions); returns those that changed."""
-    caller = _manager(session, association, user, membership)
-    rollups.guard(session, association.id or 0)
-    actions = _bulk_targets(session, association, ids)
-    return _decide(session, association, caller, actions, "validated", "")
-
-
-def refuse_actions(
-    session: Session,
-    *,
-    association: Association,
-    user: User | None,
-    membership: Membership | None = None,
-    ids: Any,
-    reason: Any,
-) -> list[Action]:
-    """Refuse actions of the association with a reason (edit_actions); returns those changed."""
-    caller = _manager(session, association, user, membership)
-    errors: dict[str, str] = {}
-    actions: list[Action] = []
-    try:
-        reason = check_reason(reason)
-    except Invalid as error:
-        errors.update(error.errors)
-    rollups.guard(session, association.id or 0)
-    try:
-        actions = _bulk_targets(session, association, ids)
-    except Invalid as error:
-        errors.update(error.errors)
-    if errors:
-        raise Invalid(errors)
-    return _decide(session, association, caller, actions, "refused", reason)
-
-
-def history(
-    session: Session, *, action_id: Any, user: User | None, membership: Membership | None = None
-) -> list[ActionEvent]:
-    """The audit trail of an action, oldest first (managers who see every action)."""
-    if not is_id(action_id):
-        raise NotFound(_("No such action."))
-    query = select(ActionEvent).where(ActionEvent.action_id == action_id)
-    events = list(session.exec(query.order_by(col(ActionEvent.id))).all())
-    association = session.get(Association, events[0].association_id) if events else None
-    if association is None:
-        raise NotFound(_("No such action."))
-    caller = caller_in(session, association, user, membership)
-    if not caller.may_view_all:
-        action = session.get(Action, action_id)
-        if action is not None and caller.owns(action):
-            raise Forbidden(_("Only managers may see the history of an action."))
-        raise NotFound(_("No such action."))
-    return events
 
 
 def delete_membership_actions(session: Session, *, membership: Membership) -> int:
@@ -461,89 +321,3 @@ def delete_membership_actions(session: Session, *, membership: Membership) -> in
     rollups.record_changes(session, membership.association_id, changes)
     session.flush()
     return len(actions)
-
-
-@dataclass(frozen=True)
-class ActionPage:
-    """One page of actions, newest first, and the cursor of the next page."""
-
-    items: list[Action]
-    next: str | None
-
-
-def _filtered(query: Any, filters: ActionFilters) -> Any:
-    for field in ("category_id", "project_id", "level_id", "status"):
-        value = getattr(filters, field)
-        if value is not None:
-            query = query.where(getattr(Action, field) == value)
-    if filters.volunteer_id is not None:
-        query = query.where(Action.membership_id == filters.volunteer_id)
-    if filters.start is not None:
-        query = query.where(Action.date >= filters.start)
-    if filters.end is not None:
-        query = query.where(Action.date <= filters.end)
-    return query
-
-
-def list_actions(
-    session: Session,
-    *,
-    association: Association,
-    user: User | None,
-    membership: Membership | None = None,
-    filters: ActionFilters | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> ActionPage:
-    """Actions of the association the caller may see (volunteers: their own), newest first."""
-    caller = caller_in(session, association, user, membership)
-    query = select(Action).where(Action.association_id == association.id)
-    if not caller.may_view_all:
-        if caller.membership is None or caller.membership.status != "active":
-            raise Forbidden(_("Only members may see actions."))
-        query = query.where(Action.membership_id == caller.membership.id)
-    query = _filtered(query, filters or ActionFilters())
-    if cursor:
-        day, number = read_cursor(cursor)
-        query = query.where(
-            or_(Action.date < day, and_(Action.date == day, col(Action.id) < number))
-        )
-    query = query.order_by(col(Action.date).desc(), col(Action.id).desc()).limit(limit + 1)
-    items = list(session.exec(query).all())
-    more = len(items) > limit
-    items = items[:limit]
-    return ActionPage(items=items, next=cursor_text(items[-1]) if more else None)
-
-
-def validation_queue(
-    session: Session,
-    *,
-    association: Association,
-    user: User | None,
-    membership: Membership | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> ActionPage:
-    """The actions awaiting validation, for managers who see every action."""
-    caller = caller_in(session, association, user, membership)
-    if not caller.may_view_all:
-        raise Forbidden(_("Only managers may see the actions awaiting validation."))
-    filters = ActionFilters(status="pending")
-    return list_actions(
-        session,
-        association=association,
-        user=user,
-        membership=caller.membership,
-        filters=filters,
-        cursor=cursor,
-        limit=limit,
-    )
-
-
-def usernames(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
-    """The usernames of these accounts, by id."""
-    wanted = {user_id for user_id in user_ids if user_id is not None}
-    if not wanted:
-        return {}
-    query = select(User.id, User.username).where(col(User.id).in_(wanted))
-    return {user_id: name for user_id, name in session.exec(query) if user_id is not None}

@@ -1,34 +1,49 @@
 """Totals of volunteer time over a date range: for an association, a volunteer, a person.
 
 Whole months are read from the rollups only; the days of a partly covered month
-at either end of the range come from one grouped query over the actions. Only
-validated actions count; pending ones are shown apart. Travel time is added to
-the minutes when the association counts it, and shown apart otherwise.
+at either end of the range are added up from those days' actions in SQL
+(instance/summary_sums.py). Only validated actions count; pending ones are shown
+apart. Travel time is added to the minutes when the association counts it, and
+shown apart otherwise.
 """
 
-from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, func, select
+from sqlalchemy import bindparam, literal, union_all
+from sqlmodel import Session, col, select
 
-from instance import rollups
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
-from instance.periods import Period, month_end, month_key
-from instance.rollups import COUNTERS, Totals
+from instance.member_hours import AssociationHours, person_hours  # noqa: F401 (named here too)
+from instance.periods import Period
+from instance.summary_periods import (
+    action_sums,
+    edge_sums,
+    period_keys,
+    period_months,
+    period_volunteer_count,
+    period_volunteers_by_month,
+)
+from instance.summary_sums import (
+    HOURS,
+    Counters,
+    Parts,
+    add,
+    counted,
+    rollup_volunteer_hours,
+    split,
+)
 from instance.valuation import RateUsed, euros, hours_text, method_text, rates_used
-from schema.tables import Association, Category, Level, Membership, Project, Rollup, User
+from schema.tables import Association, Category, Level, Membership, Project, User
 
 GROUPINGS = ("month", "category", "project", "level", "volunteer")
-Counters = dict[str, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Figures:
     """Totals of counted (validated) actions, with pending ones apart."""
 
@@ -47,7 +62,7 @@ class Figures:
         return euros(self.valued_cents)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """The figures of one month, category, project, level or volunteer."""
 
@@ -89,158 +104,39 @@ def figures(counters: Mapping[str, int], policy: str, volunteers: int | None = N
     )
 
 
-def _add(target: Counters, source: Mapping[str, int]) -> None:
-    for name, value in source.items():
-        target[name] = target.get(name, 0) + value
-
-
-@dataclass
-class _Split:
-    """A period cut into whole months (rollups) and partial edges (raw actions)."""
-
-    first_month: str | None
-    last_month: str | None
-    edges: list[tuple[date, date]]
-
-
-def split(period: Period) -> _Split:
-    """Cut a period into its run of whole months and the partial months around it."""
-    start, end = period.start, period.end
-    edges: list[tuple[date, date]] = []
-    if start > end:
-        return _Split(None, None, [])
-    if start.day != 1:
-        edge_end = min(month_end(start), end)
-        edges.append((start, edge_end))
-        start = edge_end + timedelta(days=1)
-    if start <= end and end != month_end(end):
-        edge_start = max(end.replace(day=1), start)
-        edges.append((edge_start, end))
-        end = edge_start - timedelta(days=1)
-    if start > end:
-        return _Split(None, None, edges)
-    return _Split(month_key(start), month_key(end), edges)
-
-
-ALL_KEYS = (0, 2**31 - 1)  # the key range that filters nothing
-_SUMS = tuple(func.sum(getattr(Rollup, name)) for name in COUNTERS)
-_IN_RANGE = (
-    Rollup.association_id == bindparam("association_id"),
-    Rollup.dimension == bindparam("dimension"),
-    Rollup.month >= bindparam("first_month"),
-    Rollup.month <= bindparam("last_month"),
-    Rollup.key_id >= bindparam("key_low"),
-    Rollup.key_id <= bindparam("key_high"),
+ENTRY_MODELS: dict[str, Any] = {"category": Category, "project": Project, "level": Level}
+_ENTRY_NAMES = union_all(
+    *(
+        select(literal(kind).label("kind"), model.id, model.name).where(
+            model.association_id == bindparam("association_id")
+        )
+        for kind, model in ENTRY_MODELS.items()
+    )
 )
-# Built once: statements are reused with new parameters on every summary.
-_SUMS_BY_MONTH = select(Rollup.month, *_SUMS).where(*_IN_RANGE).group_by(Rollup.month)
-_SUMS_BY_KEY = select(Rollup.key_id, *_SUMS).where(*_IN_RANGE).group_by(Rollup.key_id)
-_COUNTED = Rollup.actions_counted > 0
-_DISTINCT_VOLUNTEERS = select(func.count(func.distinct(Rollup.key_id))).where(*_IN_RANGE, _COUNTED)
-_VOLUNTEER_KEYS = select(Rollup.key_id).where(*_IN_RANGE, _COUNTED).distinct()
-_VOLUNTEERS_BY_MONTH = (
-    select(Rollup.month, func.count()).where(*_IN_RANGE, _COUNTED).group_by(Rollup.month)
-)
-
-
-def _run(session: Session, statement: Any, **params: Any) -> Any:
-    return session.connection().execute(statement, params)
-
-
-def _range(
-    association_id: int, parts: _Split, dimension: str, key_id: int | None
-) -> dict[str, Any]:
-    low, high = ALL_KEYS if key_id is None else (key_id, key_id)
-    return {
-        "association_id": association_id,
-        "dimension": dimension,
-        "first_month": parts.first_month,
-        "last_month": parts.last_month,
-        "key_low": low,
-        "key_high": high,
-    }
-
-
-def _rollup_sums(session: Session, statement: Any, params: dict[str, Any]) -> dict[Any, Counters]:
-    if params["first_month"] is None:
-        return {}
-    return {
-        label: {name: int(value or 0) for name, value in zip(COUNTERS, sums, strict=True)}
-        for label, *sums in _run(session, statement, **params)
-    }
-
-
-def _edge_volunteers(edges: Totals) -> dict[str, set[int]]:
-    found: dict[str, set[int]] = defaultdict(set)
-    for (month, dimension, member), counters in edges.items():
-        if dimension == "volunteer" and counters.get("actions_counted", 0) > 0:
-            found[month].add(member)
-    return found
-
-
-def _volunteer_count(session: Session, params: dict[str, Any], edges: Totals) -> int:
-    """The distinct volunteers with counted actions over the period."""
-    at_edges = set().union(*_edge_volunteers(edges).values())
-    if params["first_month"] is None:
-        return len(at_edges)
-    params = {**params, "dimension": "volunteer"}
-    if not at_edges:
-        return int(_run(session, _DISTINCT_VOLUNTEERS, **params).scalar_one())
-    return len(at_edges | set(_run(session, _VOLUNTEER_KEYS, **params).scalars()))
-
-
-def _volunteers_by_month(session: Session, params: dict[str, Any], edges: Totals) -> dict[str, int]:
-    """The number of volunteers with counted actions, by month."""
-    found = {month: len(members) for month, members in _edge_volunteers(edges).items()}
-    if params["first_month"] is not None:
-        params = {**params, "dimension": "volunteer"}
-        for month, count in _run(session, _VOLUNTEERS_BY_MONTH, **params):
-            found[month] = int(count)
-    return found
-
-
-def _edge_totals(
-    session: Session, association_id: int, parts: _Split, membership_id: int | None
-) -> Totals:
-    totals: Totals = defaultdict(dict)
-    for start, end in parts.edges:
-        found = rollups.raw_totals(session, association_id, start, end, membership_id=membership_id)
-        for key, counters in found.items():
-            _add(totals[key], counters)
-    return totals
-
-
-def _merge(
-    rollup: Mapping[Any, Counters],
-    edges: Totals,
-    dimension: str,
-    *,
-    by_month: bool,
-    key_id: int | None = None,
-) -> dict[Any, Counters]:
-    found: dict[Any, Counters] = defaultdict(dict)
-    for label, counters in rollup.items():
-        _add(found[label], counters)
-    for (month, edge_dimension, key), counters in edges.items():
-        if edge_dimension == dimension and (key_id is None or key == key_id):
-            _add(found[month if by_month else key], counters)
-    return found
 
 
 def _labels(
-    session: Session, association: Association, dimension: str, keys: list[Any]
+    session: Session, association_id: int, dimension: str, keys: list[Any]
 ) -> dict[Any, str]:
-    ids = [key for key in keys if key]
     if dimension == "volunteer":
-        return volunteer_labels(session, ids)
-    model: Any = {"category": Category, "project": Project, "level": Level}[dimension]
-    found: dict[Any, str] = {0: _("No project") if dimension == "project" else _("No level")}
-    if ids:
-        for entry_id, name in session.exec(
-            select(model.id, model.name).where(col(model.id).in_(ids))
-        ):
-            found[entry_id] = name
+        return volunteer_labels(session, [key for key in keys if key])
+    return entry_labels(session, association_id)[dimension]
+
+
+def entry_labels(session: Session, association_id: int) -> dict[str, dict[Any, str]]:
+    """Names of the association's categories, projects and levels by id, by kind."""
+    found: dict[str, dict[Any, str]] = {
+        kind: {0: _("No project") if kind == "project" else _("No level")} for kind in ENTRY_MODELS
+    }
+    rows = session.connection().execute(_ENTRY_NAMES, {"association_id": association_id})
+    for kind, entry_id, name in rows:
+        found[kind][entry_id] = name
     return found
+
+
+def member_label(label: str | None, display: str | None, username: str | None) -> str:
+    """How to name a member: their display name, username or access-link label."""
+    return display or username or label or _("Former member")
 
 
 def volunteer_labels(session: Session, membership_ids: list[int]) -> dict[Any, str]:
@@ -253,28 +149,55 @@ def volunteer_labels(session: Session, membership_ids: list[int]) -> dict[Any, s
         .where(col(Membership.id).in_(membership_ids))
     )
     return {
-        member_id: display or username or label or _("Former member")
+        member_id: member_label(label, display, username)
         for member_id, label, display, username in session.exec(query)
     }
 
 
+def _volunteer_groups(session: Session, association: Association, parts: Parts) -> list[Group]:
+    """Each volunteer's hours and actions (no value), named, from one grouped statement."""
+    assert association.id is not None
+    rows, names = rollup_volunteer_hours(session, association.id, parts)
+    for start, end in parts.edges:
+        edge = edge_sums(session, association.id, start, end, key="volunteer")
+        for key, counters in edge.items():
+            add(rows.setdefault(key, {}), {name: counters.get(name, 0) for name in HOURS})
+    labels = {key: member_label(*names[key]) for key in rows if key in names}
+    missing = [key for key, row in rows.items() if counted(row) and key not in labels]
+    labels.update(volunteer_labels(session, missing))
+    return _key_groups(session, association, "volunteer", rows, labels)
+
+
 def _month_groups(
-    counters: Mapping[Any, Counters],
+    counters: Mapping[str, Counters],
     months: list[str],
-    volunteers: Mapping[str, int],
+    volunteers: Mapping[str, int] | None,
     policy: str,
 ) -> list[Group]:
     return [
-        Group(month, month, figures(counters.get(month, {}), policy, volunteers.get(month, 0)))
+        Group(
+            month,
+            month,
+            figures(
+                counters.get(month, {}),
+                policy,
+                None if volunteers is None else volunteers.get(month, 0),
+            ),
+        )
         for month in months
     ]
 
 
 def _key_groups(
-    session: Session, association: Association, dimension: str, counters: Mapping[Any, Counters]
+    session: Session,
+    association: Association,
+    dimension: str,
+    counters: Mapping[int, Counters],
+    labels: Mapping[Any, str] | None = None,
 ) -> list[Group]:
-    kept = {key: row for key, row in counters.items() if row.get("actions_counted", 0) > 0}
-    labels = _labels(session, association, dimension, list(kept))
+    kept = {key: row for key, row in counters.items() if counted(row)}
+    if labels is None:
+        labels = _labels(session, association.id or 0, dimension, list(kept))
     policy = association.travel_time_policy
     groups = [
         Group(
@@ -287,6 +210,11 @@ def _key_groups(
     return sorted(groups, key=lambda group: (-group.figures.minutes, group.label.lower()))
 
 
+def _check_grouping(group_by: str | None) -> None:
+    if group_by is not None and group_by not in GROUPINGS:
+        raise Invalid({"group_by": _("Choose month, category, project, level or volunteer.")})
+
+
 def compute_summary(
     session: Session,
     *,
@@ -296,49 +224,109 @@ def compute_summary(
     membership_id: int | None = None,
 ) -> Summary:
     """The figures of an association (or of one of its members) over a period."""
-    if group_by is not None and group_by not in GROUPINGS:
-        raise Invalid({"group_by": _("Choose month, category, project, level or volunteer.")})
+    _check_grouping(group_by)
+    if membership_id is not None:
+        return _member_summary(session, association, period, group_by, membership_id)
     assert association.id is not None
-    policy = association.travel_time_policy
-    parts = split(period)
-    edges = _edge_totals(session, association.id, parts, membership_id)
-    dimension = "total" if membership_id is None else "volunteer"
-    params = _range(association.id, parts, dimension, membership_id)
-    months = _merge(
-        _rollup_sums(session, _SUMS_BY_MONTH, params),
-        edges,
-        dimension,
-        by_month=True,
-        key_id=membership_id,
-    )
+    policy, parts = association.travel_time_policy, split(period)
+    months = period_months(session, association.id, parts, None)
     total: Counters = {}
     for counters in months.values():
-        _add(total, counters)
-    volunteers = _volunteer_count(session, params, edges)
+        add(total, counters)
     groups: list[Group] = []
     if group_by == "month":
-        by_month = _volunteers_by_month(session, params, edges)
+        by_month = period_volunteers_by_month(session, association.id, parts)
         groups = _month_groups(months, period.months(), by_month, policy)
-    elif group_by is not None and membership_id is None:
-        rows = _rollup_sums(session, _SUMS_BY_KEY, {**params, "dimension": group_by})
-        groups = _key_groups(
-            session, association, group_by, _merge(rows, edges, group_by, by_month=False)
-        )
     elif group_by is not None:
-        raw = rollups.raw_totals(
-            session, association.id, period.start, period.end, membership_id=membership_id
-        )
-        groups = _key_groups(
-            session, association, group_by, _merge({}, raw, group_by, by_month=False)
-        )
+        rows = period_keys(session, association.id, parts, group_by)
+        groups = _key_groups(session, association, group_by, rows)
+    if group_by == "volunteer":
+        volunteers = len(groups)
+    else:
+        volunteers = period_volunteer_count(session, association.id, parts)
+    return _summary(session, association, period, total, volunteers, group_by, groups)
+
+
+def _summary(
+    session: Session,
+    association: Association,
+    period: Period,
+    total: Counters,
+    volunteers: int,
+    group_by: str | None,
+    groups: list[Group],
+) -> Summary:
     return Summary(
         period=period,
-        total=figures(total, policy, volunteers),
+        total=figures(total, association.travel_time_policy, volunteers),
         group_by=group_by,
         groups=groups,
         method=method_text(association),
         rates=rates_used(session, association),
     )
+
+
+def _member_summary(
+    session: Session,
+    association: Association,
+    period: Period,
+    group_by: str | None,
+    membership_id: int,
+) -> Summary:
+    """One member's figures: their monthly rollups, and their actions for other groupings."""
+    assert association.id is not None
+    policy, parts = association.travel_time_policy, split(period)
+    months = period_months(session, association.id, parts, membership_id)
+    total: Counters = {}
+    for counters in months.values():
+        add(total, counters)
+    groups: list[Group] = []
+    if group_by == "month":
+        active = {month: int(counted(row)) for month, row in months.items()}
+        groups = _month_groups(months, period.months(), active, policy)
+    elif group_by is not None:
+        rows = action_sums(
+            session,
+            association.id,
+            period.start,
+            period.end,
+            key=group_by,
+            membership_id=membership_id,
+        )
+        groups = _key_groups(session, association, group_by, rows)
+    volunteers = 1 if counted(total) else 0
+    return _summary(session, association, period, total, volunteers, group_by, groups)
+
+
+OVERVIEW = ("month", "category", "project", "level", "volunteer")
+
+
+def association_overview(
+    session: Session, *, association: Association, caller: Caller, period: Period
+) -> dict[str, Summary]:
+    """The five summaries of a statistics page (by month, category, project, level, volunteer).
+
+    Each sum is read once and shared: the totals by month, the groups of each
+    dimension (for volunteers only their hours and actions, which is what the
+    page shows), and the number of volunteers counted from the volunteers' groups.
+    Month groups carry no volunteer count here.
+    """
+    if not caller.may_view_all:
+        raise Forbidden(_("Only managers may see the association's figures."))
+    assert association.id is not None
+    policy, parts = association.travel_time_policy, split(period)
+    months = period_months(session, association.id, parts, None)
+    total: Counters = {}
+    for counters in months.values():
+        add(total, counters)
+    groups = {"month": _month_groups(months, period.months(), None, policy)}
+    sums = {d: period_keys(session, association.id, parts, d) for d in ENTRY_MODELS}
+    labels = entry_labels(session, association.id)
+    for dimension, rows in sums.items():
+        groups[dimension] = _key_groups(session, association, dimension, rows, labels[dimension])
+    groups["volunteer"] = _volunteer_groups(session, association, parts)
+    base = _summary(session, association, period, total, len(groups["volunteer"]), None, [])
+    return {name: replace(base, group_by=name, groups=groups[name]) for name in OVERVIEW}
 
 
 def association_summary(
@@ -368,51 +356,6 @@ def volunteer_summary(
         group_by=group_by,
         membership_id=membership.id,
     )
-
-
-@dataclass(frozen=True)
-class AssociationHours:
-    """A person's counted minutes in one association, by month."""
-
-    association: Association
-    minutes: int
-    months: list[tuple[str, int]]
-
-
-def person_hours(session: Session, *, user: User) -> list[AssociationHours]:
-    """Every association where the person has counted time, with minutes by month."""
-    memberships = {
-        member.id: member
-        for member in session.exec(select(Membership).where(Membership.user_id == user.id))
-    }
-    if not memberships:
-        return []
-    query = select(
-        Rollup.association_id, Rollup.month, Rollup.minutes_counted, Rollup.travel_minutes_counted
-    ).where(
-        Rollup.dimension == "volunteer",
-        col(Rollup.key_id).in_(list(memberships)),
-        Rollup.actions_counted > 0,
-    )
-    months: dict[int, dict[str, int]] = defaultdict(dict)
-    associations = {
-        association.id: association
-        for association in session.exec(
-            select(Association).where(
-                col(Association.id).in_({m.association_id for m in memberships.values()})
-            )
-        )
-    }
-    for association_id, month, minutes, travel in session.exec(query):
-        counted = associations[association_id].travel_time_policy == "counted"
-        months[association_id][month] = minutes + (travel if counted else 0)
-    found = []
-    for member in memberships.values():
-        association = associations[member.association_id]
-        rows = sorted(months.get(member.association_id, {}).items())
-        if rows or member.status == "active":
-            found.append(AssociationHours(association, sum(m for _month, m in rows), rows))
-    return sorted(found, key=lambda item: item.association.name.lower())
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,22 @@
 import hashlib
 import hmac
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
-from sqlmodel import select
+from sqlalchemy import event
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from instance.secrets import token_hash
-from schema.tables import ApiToken, User
+from instance import account_tokens
+from schema.tables import User
+from schema.tables._base import utcnow
 from web.services import services
 
 API_PREFIX = "/api/"
@@ -82,15 +88,77 @@ def bearer_token(request: Request) -> str | None:
 
 
 def _bearer_user(request: Request) -> User | None:
+    """The holder of the request's token (one query), whose use is noted (see below)."""
     raw = bearer_token(request)
     if raw is None:
         return None
     with services(request).db.read() as session:
-        row = session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(raw))).first()
-        user = session.get(User, row.user_id) if row is not None else None
-    if user is None or user.is_suspended:
+        found = account_tokens.token_holder(session, raw)
+    if found is None or found[1].is_suspended:
         return None
+    row, user = found
+    use = None
+    if row.id is not None and account_tokens.use_is_stale(row, utcnow()):
+        use = TokenUse(row.id)
+        request.state.token_use = use
+    _PENDING_USE.set(use)
     return user
+
+
+# ApiToken.last_used_at is stamped at most once a minute per token, and only for a
+# request that went through: a change stamps it in its own transaction (the commit
+# of the request's first writing session: a refused change rolls it back with the
+# rest), anything else once its response succeeded (TokenUseMiddleware).
+
+
+@dataclass
+class TokenUse:
+    """A token whose use this request should stamp (None once stamped)."""
+
+    token_id: int | None
+
+
+_PENDING_USE: ContextVar[TokenUse | None] = ContextVar("benefed_token_use", default=None)
+
+
+@event.listens_for(Session, "before_commit")
+def _stamp_token_with_commit(session: Session) -> None:
+    use = _PENDING_USE.get()
+    if use is not None and use.token_id is not None:
+        account_tokens.stamp_api_token_use(session, token_id=use.token_id)
+        use.token_id = None
+
+
+class TokenUseMiddleware:
+    """Stamp the token of an API request that succeeded and wrote nothing (reads)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; after a response under 400, stamp its token if still due."""
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def watching(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watching)
+        use = scope.get("state", {}).get("token_use")
+        if status < 400 and isinstance(use, TokenUse) and use.token_id is not None:
+            await run_in_threadpool(_stamp, Request(scope), use)
+
+
+def _stamp(request: Request, use: TokenUse) -> None:
+    if use.token_id is not None:
+        with services(request).db.write() as session:
+            account_tokens.stamp_api_token_use(session, token_id=use.token_id)
+        use.token_id = None
 
 
 def login_redirect(request: Request) -> RedirectResponse:

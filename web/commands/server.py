@@ -1,13 +1,17 @@
-"""serve: run the web server (uvicorn)."""
+"""serve: run the web server (uvicorn), in one process or several sharing one socket."""
 
 import argparse
 import os
+import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from web.app import create_app
 from web.commands._common import config_of
 from web.logs import setup_logging
+
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,6 +21,28 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(handler=run_serve)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound for several workers, whose connections skip Nagle's delay.
+
+    uvicorn binds the socket of its worker processes without naming IPPROTO_TCP,
+    so asyncio never sets TCP_NODELAY on the accepted connections and every
+    keep-alive response waits ~40 ms for the client's delayed ACK. This socket
+    names the protocol (asyncio then sets TCP_NODELAY itself) and sets the option
+    on the listener too, which Linux copies to the connections it accepts.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(f"benefed: cannot listen on {host}:{port}: {error}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -30,16 +56,27 @@ def run_serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             create_app(config), host=args.host, port=args.port, log_config=None, access_log=False
         )
-    else:
-        if args.config:
-            os.environ["BENEFED_CONFIG"] = args.config
-        uvicorn.run(
-            "web.factory:app_from_environment",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_config=None,
-            access_log=False,
-        )
+        return 0
+    if args.config:
+        os.environ["BENEFED_CONFIG"] = args.config
+    server_config = uvicorn.Config(
+        "web.factory:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        # A worker imports the whole application before it answers the parent's pings:
+        # on a busy machine that takes more than uvicorn's 5 s, and the parent would kill
+        # and restart it forever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
+    sock = listening_socket(args.host, args.port)
+    try:
+        Multiprocess(server_config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
     return 0

@@ -1,8 +1,8 @@
-"""Pages: lists of actions, statistics with charts, "My hours", the accounting view.
+"""Pages: statistics with charts, "My hours", the accounting view and the downloads.
 
-Lists: a volunteer's own actions (per association, or across all of them) and,
-for managers, every action of the association with filters and totals. Figures
-come from instance/summaries.py; charts are inline SVG from web/charts.py.
+Figures come from instance/summaries.py (a statistics page reads each sum once:
+summaries.association_overview); charts are inline SVG from web/charts.py. The
+lists of actions are in web/pages/action_lists.py.
 """
 
 import csv
@@ -12,253 +12,29 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import case
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from instance import actions, exports, summaries, taxonomy
+from instance import actions, exports, summaries
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
 from instance.periods import PRESET_LABELS, Period, preset_period, resolve_period
 from instance.summaries import Figures, Summary
 from instance.valuation import euros, method_text
-from schema.tables import Action, Association, Membership, User
+from schema.tables import Association
 from web import charts
 from web.api.actions import association_for, today_for
 from web.api.exports import file_name, read_format, stream_actions, streamed
 from web.auth import current_user, login_required
-from web.pages.actions import action_rows, last_action, manage_links
-from web.pages.associations import page_number
+from web.pages.action_lists import export_links, my_memberships
+from web.pages.actions import manage_links
 from web.services import services
 from web.templating import render
 
-PER_PAGE = 20
 MAX_MONTH_BARS = 36
-FILTERS = ("volunteer", "from", "to", "category", "project", "level", "status")
-
-
-@dataclass(frozen=True)
-class ListTotals:
-    """Totals of a filtered list of actions, by status."""
-
-    actions: int = 0
-    minutes: int = 0
-    pending_actions: int = 0
-    pending_minutes: int = 0
-    refused_actions: int = 0
-    travel_minutes: int = 0
-    distance_hundredths: int = 0
-
-    @property
-    def count(self) -> int:
-        """Every action of the list, whatever its status."""
-        return self.actions + self.pending_actions + self.refused_actions
-
-
-def _conditions(filters: actions.ActionFilters) -> list[Any]:
-    found: list[Any] = []
-    for field in ("category_id", "project_id", "level_id", "status"):
-        value = getattr(filters, field)
-        if value is not None:
-            found.append(getattr(Action, field) == value)
-    if filters.volunteer_id is not None:
-        found.append(Action.membership_id == filters.volunteer_id)
-    if filters.start is not None:
-        found.append(Action.date >= filters.start)
-    if filters.end is not None:
-        found.append(Action.date <= filters.end)
-    return found
-
-
-def list_totals(session: Session, conditions: list[Any]) -> ListTotals:
-    """Counts, minutes, travel and distance of the actions matching the conditions."""
-    query = select(
-        Action.status,
-        func.count(),
-        func.coalesce(func.sum(Action.minutes), 0),
-        func.coalesce(func.sum(Action.travel_minutes), 0),
-        func.coalesce(func.sum(Action.distance_hundredths), 0),
-    ).where(*conditions)
-    values: dict[str, int] = defaultdict(int)
-    for status, number, minutes, travel, distance in session.exec(query.group_by(Action.status)):
-        values[f"{status}_actions"] += int(number)
-        values[f"{status}_minutes"] += int(minutes)
-        values["travel"] += int(travel)
-        values["distance"] += int(distance)
-    return ListTotals(
-        actions=values["validated_actions"],
-        minutes=values["validated_minutes"],
-        pending_actions=values["pending_actions"],
-        pending_minutes=values["pending_minutes"],
-        refused_actions=values["refused_actions"],
-        travel_minutes=values["travel"],
-        distance_hundredths=values["distance"],
-    )
-
-
-def page_of_actions(
-    session: Session, conditions: list[Any], page: int
-) -> tuple[list[Action], bool]:
-    """One page of matching actions, pending first then newest; and whether more follow."""
-    pending_first = case((Action.status == "pending", 0), else_=1)
-    query = (
-        select(Action)
-        .where(*conditions)
-        .order_by(pending_first, col(Action.date).desc(), col(Action.id).desc())
-        .offset((page - 1) * PER_PAGE)
-        .limit(PER_PAGE + 1)
-    )
-    items = list(session.exec(query).all())
-    return items[:PER_PAGE], len(items) > PER_PAGE
-
-
-def _filters(request: Request) -> tuple[actions.ActionFilters, dict[str, str]]:
-    params = {name: request.query_params.get(name, "")[:40] for name in FILTERS}
-    try:
-        return actions.read_filters(params), {}
-    except Invalid as error:
-        return actions.ActionFilters(), error.errors
-
-
-def _options(entries: list[Any]) -> list[tuple[str, str]]:
-    return [(str(entry.id), entry.name) for entry in entries]
-
-
-def _filter_choices(session: Session, association: Association) -> dict[str, Any]:
-    return {
-        "categories": _options(
-            taxonomy.list_entries(session, kind="category", association=association)
-        ),
-        "projects": _options(
-            taxonomy.list_entries(session, kind="project", association=association)
-        ),
-        "levels": _options(taxonomy.list_entries(session, kind="level", association=association)),
-        "volunteers": [(str(i), name) for i, name in actions_members(session, association)],
-    }
-
-
-def actions_members(session: Session, association: Association) -> list[tuple[int, str]]:
-    """Every member who has recorded an action or is active, by name."""
-    ids = set(
-        session.exec(
-            select(Action.membership_id).where(Action.association_id == association.id).distinct()
-        ).all()
-    )
-    ids |= set(
-        session.exec(
-            select(Membership.id).where(
-                Membership.association_id == association.id, Membership.status == "active"
-            )
-        ).all()
-    )
-    names = summaries.volunteer_labels(session, [i for i in ids if i is not None])
-    return sorted(names.items(), key=lambda pair: pair[1].lower())
-
-
-def export_links(base: str, params: dict[str, str]) -> list[tuple[str, str]]:
-    """Links to download what a page shows, in each format, with its filters."""
-    query = urlencode({key: value for key, value in params.items() if value})
-    suffix = f"?{query}" if query else ""
-    return [(f"{base}.{fmt}{suffix}", label) for fmt, label in EXPORT_FORMATS]
-
-
-EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))
-
-
-@login_required
-def association_actions(request: Request) -> Response:
-    """The actions of an association: one's own, or all of them for managers."""
-    user = current_user(request)
-    filters, errors = _filters(request)
-    page = page_number(request)
-    with services(request).db.read() as session:
-        association, caller = association_for(session, request.path_params["slug"], user)
-        conditions = [Action.association_id == association.id, *_conditions(filters)]
-        if not caller.may_view_all:
-            if caller.membership is None:
-                raise Forbidden(_("Only members may see actions."))
-            conditions.append(Action.membership_id == caller.membership.id)
-        items, more = page_of_actions(session, conditions, page)
-        rows = action_rows(session, items, {association.id or 0: (association, caller)})
-        totals = list_totals(session, conditions)
-        choices = _filter_choices(session, association) if caller.may_view_all else {}
-        last = last_action(session, caller.membership)
-    params = {name: request.query_params.get(name, "")[:40] for name in FILTERS}
-    context = {
-        "association": association,
-        "rows": rows,
-        "totals": totals,
-        "page": page,
-        "has_next": more,
-        "params": params,
-        "query": urlencode({k: v for k, v in params.items() if v}),
-        "errors": errors,
-        "manager": caller.may_view_all,
-        "may_edit": caller.may_edit_all,
-        "choices": choices,
-        "statuses": status_options(),
-        "exports": export_links(f"/associations/{association.slug}/actions/export", params),
-        "manage_links": manage_links(association, caller),
-        "can_record": caller.membership is not None and caller.membership.status == "active",
-        "has_last": last is not None,
-    }
-    return render(request, "actions/list.html", context)
-
-
-def status_options() -> list[tuple[str, str]]:
-    """The statuses for a filter."""
-    return [
-        ("pending", _("Waiting for validation")),
-        ("validated", _("Validated")),
-        ("refused", _("Refused")),
-    ]
-
-
-@login_required
-def my_actions(request: Request) -> Response:
-    """My actions in every association, with filters by association and dates."""
-    user = current_user(request)
-    assert user is not None
-    filters, errors = _filters(request)
-    page = page_number(request)
-    wanted = request.query_params.get("association", "")[:64]
-    with services(request).db.read() as session:
-        mine = _my_memberships(session, user)
-        callers = {a.id or 0: (a, Caller(user, m)) for m, a in mine}
-        ids = [m.id for m, a in mine if not wanted or a.slug == wanted]
-        dates = actions.ActionFilters(start=filters.start, end=filters.end)
-        conditions = [col(Action.membership_id).in_(ids or [0]), *_conditions(dates)]
-        items, more = page_of_actions(session, conditions, page)
-        rows = action_rows(session, items, callers)
-        totals = list_totals(session, conditions)
-    params = {"association": wanted, "from": request.query_params.get("from", "")[:40]}
-    params["to"] = request.query_params.get("to", "")[:40]
-    context = {
-        "rows": rows,
-        "totals": totals,
-        "page": page,
-        "has_next": more,
-        "params": params,
-        "query": urlencode({k: v for k, v in params.items() if v}),
-        "errors": errors,
-        "associations": [a for _m, a in mine],
-        "association_options": [(a.slug, a.name) for _m, a in mine],
-        "exports": export_links("/me/actions/export", {"from": params["from"], "to": params["to"]}),
-    }
-    return render(request, "actions/mine.html", context)
-
-
-def _my_memberships(session: Session, user: User) -> list[tuple[Membership, Association]]:
-    query = (
-        select(Membership, Association)
-        .join(Association, col(Membership.association_id) == Association.id)
-        .where(Membership.user_id == user.id)
-        .order_by(func.lower(Association.name))
-    )
-    return [(m, a) for m, a in session.exec(query)]
 
 
 # Statistics
@@ -334,12 +110,9 @@ def association_figures(
     session: Session, association: Association, caller: Caller, period: Period
 ) -> dict[str, Any]:
     """Every summary the statistics page shows."""
-    found = {
-        name: summaries.association_summary(
-            session, association=association, caller=caller, period=period, group_by=name
-        )
-        for name in ("month", "category", "project", "level", "volunteer")
-    }
+    found = summaries.association_overview(
+        session, association=association, caller=caller, period=period
+    )
     months = month_rows(found["month"])
     categories = [(g.label, g.figures.minutes) for g in found["category"].groups]
     return {"summaries": found, "months": months, **_charts(months, categories)}
@@ -390,7 +163,7 @@ def my_hours(request: Request) -> Response:
     mine: list[MyAssociation] = []
     by_month: dict[str, int] = defaultdict(int)
     with services(request).db.read() as session:
-        for membership, association in _my_memberships(session, user):
+        for membership, association in my_memberships(session, user):
             months = summaries.volunteer_summary(
                 session, membership=membership, period=chosen.period, group_by="month"
             )
@@ -564,8 +337,6 @@ routes = [
     Route("/associations/{slug}/actions/export.{fmt}", actions_export, methods=["GET"]),
     Route("/associations/{slug}/stats/export.{fmt}", stats_export, methods=["GET"]),
     Route("/me/actions/export.{fmt}", my_export, methods=["GET"]),
-    Route("/associations/{slug}/actions", association_actions, methods=["GET"]),
-    Route("/me/actions", my_actions, methods=["GET"]),
     Route("/me/hours", my_hours, methods=["GET"]),
     Route("/associations/{slug}/stats", association_stats, methods=["GET"]),
     Route("/associations/{slug}/stats/accounting", accounting, methods=["GET"]),

@@ -1,0 +1,216 @@
+"""The rollup side of every summary: sums over runs of whole months, by month or by key.
+
+A period is cut (`split`) into a run of whole months, read here from the monthly
+rollups with statements built once, and at most two partial months at its ends,
+which instance/summary_periods.py adds up from the actions. Figures are rollup
+counters, keyed by month (the totals) or by key id (a category, project, level
+or membership).
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, func, select
+
+from instance.periods import Period, month_end, month_key
+from instance.rollups import COUNTERS
+from schema.tables import Membership, Rollup, User
+
+Counters = dict[str, int]
+ONE_DAY = timedelta(days=1)
+#: The counters a table of hours and actions needs (the volunteers of a statistics page).
+HOURS = ("minutes_counted", "travel_minutes_counted", "actions_counted")  # in this order
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A period cut into whole months (rollups) and partial edges (actions)."""
+
+    first_month: str | None
+    last_month: str | None
+    edges: tuple[tuple[date, date], ...]
+
+
+def split(period: Period) -> Parts:
+    """Cut a period into its run of whole months and the partial months around it."""
+    start, end = period.start, period.end
+    edges: list[tuple[date, date]] = []
+    if start > end:
+        return Parts(None, None, ())
+    if start.day != 1:
+        edge_end = min(month_end(start), end)
+        edges.append((start, edge_end))
+        start = edge_end + timedelta(days=1)
+    if start <= end and end != month_end(end):
+        edge_start = max(end.replace(day=1), start)
+        edges.append((edge_start, end))
+        end = edge_start - timedelta(days=1)
+    if start > end:
+        return Parts(None, None, tuple(edges))
+    return Parts(month_key(start), month_key(end), tuple(edges))
+
+
+def add(target: Counters, source: Mapping[str, int]) -> None:
+    """Add counters into target."""
+    for name, value in source.items():
+        target[name] = target.get(name, 0) + value
+
+
+# Rollups: statements built once, run with new parameters on every summary.
+
+_IN_RANGE = (
+    Rollup.association_id == bindparam("association_id"),
+    Rollup.dimension == bindparam("dimension"),
+    Rollup.month >= bindparam("first_month"),
+    Rollup.month <= bindparam("last_month"),
+)
+_ONE_KEY = Rollup.key_id == bindparam("key_id")
+
+
+def _sums(names: Iterable[str]) -> list[Any]:
+    return [func.sum(getattr(Rollup, name)) for name in names]
+
+
+_BY_MONTH = select(Rollup.month, *_sums(COUNTERS)).where(*_IN_RANGE).group_by(Rollup.month)
+_BY_MONTH_ONE = (
+    select(Rollup.month, *_sums(COUNTERS)).where(*_IN_RANGE, _ONE_KEY).group_by(Rollup.month)
+)
+_BY_KEY = {
+    names: select(Rollup.key_id, *_sums(names)).where(*_IN_RANGE).group_by(Rollup.key_id)
+    for names in (COUNTERS, HOURS, ("actions_counted",))
+}
+_ONE_KEY_TOTAL = select(*_sums(COUNTERS)).where(*_IN_RANGE, _ONE_KEY)
+_DISTINCT_VOLUNTEERS = select(func.count(func.distinct(Rollup.key_id))).where(
+    *_IN_RANGE, Rollup.actions_counted > 0
+)
+_VOLUNTEERS_BY_MONTH = (
+    select(Rollup.month, func.count())
+    .where(*_IN_RANGE, Rollup.actions_counted > 0)
+    .group_by(Rollup.month)
+)
+
+
+def _params(association_id: int, parts: Parts, dimension: str, **more: Any) -> dict[str, Any]:
+    return {
+        "association_id": association_id,
+        "dimension": dimension,
+        "first_month": parts.first_month,
+        "last_month": parts.last_month,
+        **more,
+    }
+
+
+def _rows(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    return session.connection().execute(statement, params)
+
+
+def _counters(names: tuple[str, ...], rows: Any) -> dict[Any, Counters]:
+    return {
+        label: dict(zip(names, (int(value or 0) for value in sums), strict=True))
+        for label, *sums in rows
+    }
+
+
+def rollup_months(
+    session: Session, association_id: int, parts: Parts, membership_id: int | None = None
+) -> dict[str, Counters]:
+    """Counters by whole month: the association's totals, or one membership's."""
+    if parts.first_month is None:
+        return {}
+    if membership_id is None:
+        params = _params(association_id, parts, "total")
+        return _counters(COUNTERS, _rows(session, _BY_MONTH, params))
+    params = _params(association_id, parts, "volunteer", key_id=membership_id)
+    return _counters(COUNTERS, _rows(session, _BY_MONTH_ONE, params))
+
+
+def rollup_keys(
+    session: Session,
+    association_id: int,
+    parts: Parts,
+    dimension: str,
+    names: tuple[str, ...] = COUNTERS,
+) -> dict[int, Counters]:
+    """Counters by key of one dimension over the whole months (names: which counters)."""
+    if parts.first_month is None:
+        return {}
+    params = _params(association_id, parts, dimension)
+    return _counters(names, _rows(session, _BY_KEY[names], params))
+
+
+_HOURS_BY_KEY = (
+    select(Rollup.key_id.label("key_id"), *(func.sum(getattr(Rollup, n)).label(n) for n in HOURS))
+    .where(*_IN_RANGE)
+    .group_by(Rollup.key_id)
+    .subquery()
+)
+# The volunteers' hours with what names them, joined after grouping (one row per volunteer).
+_NAMED_HOURS = (
+    select(_HOURS_BY_KEY, Membership.label, User.display_name, User.username)
+    .select_from(_HOURS_BY_KEY)
+    .join(Membership, col(Membership.id) == _HOURS_BY_KEY.c.key_id, isouter=True)
+    .join(User, col(User.id) == col(Membership.user_id), isouter=True)
+)
+NameParts = tuple[str | None, str | None, str | None]  # access-link label, display name, username
+
+
+def rollup_volunteer_hours(
+    session: Session, association_id: int, parts: Parts
+) -> tuple[dict[int, Counters], dict[int, NameParts]]:
+    """Hours and actions of each volunteer over the whole months, and what names them."""
+    if parts.first_month is None:
+        return {}, {}
+    counters: dict[int, Counters] = {}
+    names: dict[int, NameParts] = {}
+    rows = _rows(session, _NAMED_HOURS, _params(association_id, parts, "volunteer"))
+    for key_id, minutes, travel, count, label, display, username in rows:
+        counters[key_id] = {
+            "minutes_counted": int(minutes or 0),
+            "travel_minutes_counted": int(travel or 0),
+            "actions_counted": int(count or 0),
+        }
+        names[key_id] = (label, display, username)
+    return counters, names
+
+
+def rollup_total(
+    session: Session, association_id: int, parts: Parts, dimension: str, key_id: int
+) -> Counters:
+    """The counters of one key of a dimension (0 for the total) over the whole months."""
+    if parts.first_month is None:
+        return {}
+    params = _params(association_id, parts, dimension, key_id=key_id)
+    sums = _rows(session, _ONE_KEY_TOTAL, params).one()
+    return {name: int(value or 0) for name, value in zip(COUNTERS, sums, strict=True)}
+
+
+def rollup_volunteer_count(session: Session, association_id: int, parts: Parts) -> int:
+    """The distinct volunteers with counted actions over the whole months."""
+    if parts.first_month is None:
+        return 0
+    params = _params(association_id, parts, "volunteer")
+    return int(_rows(session, _DISTINCT_VOLUNTEERS, params).scalar_one())
+
+
+def rollup_volunteer_keys(session: Session, association_id: int, parts: Parts) -> set[int]:
+    """The volunteers with counted actions over the whole months."""
+    found = rollup_keys(session, association_id, parts, "volunteer", ("actions_counted",))
+    return {key for key, row in found.items() if row["actions_counted"] > 0}
+
+
+def rollup_volunteers_by_month(
+    session: Session, association_id: int, parts: Parts
+) -> dict[str, int]:
+    """The number of volunteers with counted actions, by whole month."""
+    if parts.first_month is None:
+        return {}
+    params = _params(association_id, parts, "volunteer")
+    return {month: int(n) for month, n in _rows(session, _VOLUNTEERS_BY_MONTH, params)}
+
+
+def counted(row: Mapping[str, int]) -> bool:
+    """True when counters hold at least one counted (validated) action."""
+    return row.get("actions_counted", 0) > 0
