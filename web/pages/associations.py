@@ -7,14 +7,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from federation import notes
+from federation.handles import local_handle
 from instance import associations, logos, memberships
+from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid, NotFound
-from instance.i18n import N_, _
+from instance.i18n import N_, _, ngettext
 from instance.permissions import has_permission
 from schema.tables import Association, Membership, User
 from web.auth import current_user, login_required
 from web.flash import flash
 from web.forms import FormState, checked, form_view, post_view
+from web.pages.action_support import manage_links
+from web.pages.follow_requests import pending_requests
 from web.services import services
 from web.templating import render
 
@@ -24,6 +29,7 @@ JOIN_POLICY_LABELS = {
     "invitation": N_("By invitation only"),
 }
 ROLE_LABELS = {"volunteer": N_("Volunteer"), "manager": N_("Manager"), "owner": N_("Owner")}
+LATEST_NOTES = 3
 STATUS_LABELS = {
     "active": N_("Member"),
     "pending": N_("Request waiting"),
@@ -85,21 +91,60 @@ def can_create(request: Request, user: User | None) -> bool:
 
 
 def detail(request: Request) -> Response:
-    """An association's page: what it is and how to join."""
+    """An association's page: what it is, its public notes, how to join and follow it."""
     association, membership, user = load(request)
+    can_settings = has_permission(user, membership, "manage_settings")
     with services(request).db.read() as session:
         count = associations.members_count(session, association)
+        latest = notes.recent_notes(session, association, limit=LATEST_NOTES)
+        followers = notes.followers_count(session, association)
+        waiting = len(pending_requests(session, association)) if can_settings else 0
     context = {
         "association": association,
         "membership": membership,
         "members_count": count,
         "can_list": memberships.can_list_members(user, membership),
-        "can_settings": has_permission(user, membership, "manage_settings"),
+        "can_settings": can_settings,
         "is_member": membership is not None and membership.status == "active",
         "is_pending": membership is not None and membership.status == "pending",
         "role_label": _(ROLE_LABELS[membership.role]) if membership else "",
+        "notes": latest,
+        "followers_count": followers,
+        "handle": fediverse_handle(request, association),
+        "manage_links": manager_links(association, user, membership, waiting),
     }
     return render(request, "associations/detail.html", context)
+
+
+def fediverse_handle(request: Request, association: Association) -> str:
+    """The association's address on the fediverse (slug@domain), or "" when it has none."""
+    config = services(request).config
+    hidden = association.is_hidden or association.is_suspended or association.is_archived
+    if not config.federation.enabled or hidden:
+        return ""
+    return local_handle(config.domain, association.slug)
+
+
+def manager_links(
+    association: Association, user: User | None, membership: Membership | None, waiting: int
+) -> list[tuple[str, str]]:
+    """The management pages this person may open, from the association's page."""
+    base = f"/associations/{association.slug}"
+    links = manage_links(association, Caller(user, membership))
+    if memberships.can_list_members(user, membership):
+        links.insert(0, (f"{base}/members", _("Members")))
+    if has_permission(user, membership, "manage_settings"):
+        requests = _("Follow requests")
+        if waiting:
+            requests = ngettext(
+                "Follow requests (%(num)d waiting)", "Follow requests (%(num)d waiting)", waiting
+            ) % {"num": waiting}
+        links += [
+            (f"{base}/notes/new", _("Write a public note")),
+            (f"{base}/follow-requests", requests),
+            (f"{base}/settings", _("Settings")),
+        ]
+    return links
 
 
 @form_view
