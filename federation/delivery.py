@@ -26,6 +26,7 @@ out in the order they were queued. The clock is always passed in (``now``).
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,9 @@ EXPIRES_AFTER = timedelta(hours=72)
 MAX_RETRY_AFTER = timedelta(hours=24)
 RETRYABLE_4XX = frozenset({401, 408, 429})
 ERROR_MAX = 2000
+CLAIM_LIMIT = 200
+LEASE_MARGIN = timedelta(seconds=60)  # claiming, signing and recording around the attempts
+POOL_KEEPALIVE_SECONDS = 30.0
 
 
 class InvalidTransition(Exception):
@@ -117,8 +121,14 @@ def retry_after(value: str | None, *, now: datetime) -> timedelta | None:
 
 
 def lease(config: Any) -> timedelta:
-    """How long a claimed delivery stays ours (two signed attempts plus a margin)."""
-    return timedelta(seconds=max(60.0, 3 * float(config.federation.request_timeout)))
+    """How long a claimed delivery stays ours: two signed attempts plus a margin."""
+    return 2 * attempt_time(config) + LEASE_MARGIN
+
+
+def attempt_time(config: Any) -> timedelta:
+    """The longest one attempt may take (safe_http cuts every exchange off by then)."""
+    timeout = float(config.federation.request_timeout)
+    return timedelta(seconds=timeout * safe_http.TOTAL_TIMEOUT_FACTOR)
 
 
 # -- claiming -----------------------------------------------------------------
@@ -135,6 +145,7 @@ class Job:
     actor_kind: str
     actor_id: int | None
     scheme: str
+    lease_seconds: float = 60.0
 
 
 def _due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
@@ -167,30 +178,40 @@ def claim_due(
 ) -> list[Delivery]:
     """Lease the deliveries due now to this worker; expired, blocked and dead ones are settled.
 
-    Returns only the deliveries to send now (at most one probe per dead host).
+    Returns only the deliveries to send now (at most one probe per dead host). The
+    n-th job of a host is leased long enough to wait for the jobs before it.
     """
     query = _due_query(now, limit)
     if not is_sqlite(session.get_bind()):
         query = query.with_for_update(skip_locked=True, of=Delivery)
     rows = list(session.exec(query))
-    held = now + (lease(config) if config is not None else timedelta(minutes=2))
+    held = lease(config) if config is not None else timedelta(minutes=2)
+    per_host = max(1, int(config.federation.per_host_concurrency)) if config is not None else 1
+    turn = 2 * attempt_time(config) if config is not None else timedelta(minutes=1)
+    queued: dict[str, int] = {}
     chosen: list[Delivery] = []
     probed: set[str] = set()
     domains = blocks.blocked_domains(session)
-    for row in rows:
-        if now - peers.aware(row.created_at) > EXPIRES_AFTER:
-            transition(row, "expired", now=now)
-            row.last_error = row.last_error or "expired before delivery"
-        elif blocks.host_in(domains, row.host):
-            transition(row, "failed", now=now)
-            row.last_error = "blocked"
-        elif not peers.may_send(session, row.host, now=now, probed=probed):
-            row.next_attempt_at = peers.next_probe(session, row.host, now=now)
-        else:
-            row.locked_until = held
-            row.locked_by = worker_id[:64]
-            chosen.append(row)
-        session.add(row)
+    hosts = peers.known(session, {row.host for row in rows})
+    with session.no_autoflush:  # one flush at the end, not one per row
+        for row in rows:
+            if now - peers.aware(row.created_at) > EXPIRES_AFTER:
+                transition(row, "expired", now=now)
+                row.last_error = row.last_error or "expired before delivery"
+            elif blocks.host_in(domains, row.host):
+                transition(row, "failed", now=now)
+                row.last_error = "blocked"
+            elif not peers.may_send(session, row.host, now=now, probed=probed, rows=hosts):
+                row.next_attempt_at = peers.next_probe(session, row.host, now=now)
+            else:
+                # A job waits for its host's earlier jobs (per_host at a time, each
+                # at most `turn`): its lease covers that wait, so it never runs out
+                # before the job is sent and recorded.
+                position = queued[row.host] = queued.get(row.host, -1) + 1
+                row.locked_until = now + held + turn * (position // per_host)
+                row.locked_by = worker_id[:64]
+                chosen.append(row)
+            session.add(row)
     session.flush()
     return chosen
 
@@ -225,26 +246,61 @@ class Outcome:
 
 def record(session: Session, *, delivery_id: int, outcome: Outcome, now: datetime) -> Delivery:
     """Apply the outcome of an attempt to a delivery and its host."""
-    row = session.get(Delivery, delivery_id, with_for_update=True)
-    if row is None or row.state not in OPEN_STATES:
+    done = record_many(session, [(delivery_id, outcome)], now=now)
+    if not done:
         raise InvalidTransition(f"delivery {delivery_id} is not open")
+    return done[0]
+
+
+def record_many(
+    session: Session, results: list[tuple[int, Outcome]], *, now: datetime
+) -> list[Delivery]:
+    """Apply the outcomes of several attempts, in order; the deliveries updated.
+
+    Rows are locked in id order and hosts in name order (no deadlock between
+    workers). A delivery that is no longer open (our lease ran out and another
+    worker settled it) is left alone and logged.
+    """
+    ids = sorted({delivery_id for delivery_id, _outcome in results})
+    query = (
+        select(Delivery)
+        .where(col(Delivery.id).in_(ids))
+        .order_by(col(Delivery.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    rows = {row.id: row for row in session.exec(query)}
+    hosts = peers.lock_peers(session, [row.host for row in rows.values()])
+    done: list[Delivery] = []
+    for delivery_id, outcome in results:
+        row = rows.get(delivery_id)
+        if row is None or row.state not in OPEN_STATES:
+            log.warning("delivery %s is not open: result not recorded", delivery_id)
+            continue
+        _apply(row, hosts[row.host], outcome, now=now)
+        session.add(row)
+        done.append(row)
+    session.add_all(hosts.values())
+    session.flush()
+    return done
+
+
+def _apply(row: Delivery, host: PeerHost, outcome: Outcome, *, now: datetime) -> None:
     row.attempts += 1
     row.last_status = outcome.status
     row.last_error = outcome.error[:ERROR_MAX]
     verdict = classify(outcome.status)
     if outcome.status is not None and outcome.status < 500:
-        peers.host_answered(session, row.host, now=now)
+        peers.mark_answered(host, now=now)
     else:
-        peers.host_failed(session, row.host, now=now)
+        peers.mark_failed(host, now=now)
     if outcome.scheme and verdict == "sent":
-        peers.remember_scheme(session, row.host, outcome.scheme, now=now)
+        host.signature_scheme = outcome.scheme
+        host.scheme_checked_at = now
     if verdict in {"sent", "failed"}:
         transition(row, verdict, now=now)
     else:
         _schedule_retry(row, outcome, now=now)
-    session.add(row)
-    session.flush()
-    return row
 
 
 def _schedule_retry(row: Delivery, outcome: Outcome, *, now: datetime) -> None:
@@ -280,10 +336,11 @@ def retry_delivery(session: Session, *, delivery_id: int, now: datetime) -> Deli
 def _claim_jobs(db: Database, config: Any, now: datetime, limit: int, worker_id: str) -> list[Job]:
     with db.write() as session:
         rows = claim_due(session, now=now, limit=limit, worker_id=worker_id, config=config)
+        hosts = peers.known(session, {row.host for row in rows})
         jobs = []
         for row in rows:
             activity = session.get(OutboxActivity, row.activity_pk)
-            host = session.get(PeerHost, row.host)
+            host = hosts.get(row.host)
             assert activity is not None and row.id is not None
             jobs.append(
                 Job(
@@ -294,9 +351,14 @@ def _claim_jobs(db: Database, config: Any, now: datetime, limit: int, worker_id:
                     actor_kind=activity.actor_kind,
                     actor_id=activity.actor_id,
                     scheme=host.signature_scheme if host is not None else "",
+                    lease_seconds=_seconds_left(row, now),
                 )
             )
     return jobs
+
+
+def _seconds_left(row: Delivery, now: datetime) -> float:
+    return (peers.aware(row.locked_until or now) - now).total_seconds()
 
 
 Signer = tuple[str, RSAPrivateKey]
@@ -348,12 +410,62 @@ async def send(
     )
 
 
-def _record(db: Database, job: Job, outcome: Outcome, now: datetime) -> None:
+def _record(db: Database, results: list[tuple[int, Outcome]], now: datetime) -> None:
+    """Record a batch of results in one transaction (one transaction each if that fails)."""
     try:
         with db.write() as session:
-            record(session, delivery_id=job.delivery_id, outcome=outcome, now=now)
-    except InvalidTransition as error:  # our lease ran out and another worker settled it
-        log.warning("delivery result not recorded: %s", error)
+            record_many(session, results, now=now)
+        return
+    except Exception:
+        if len(results) == 1:
+            raise
+        log.warning("recording %d results together failed; one by one", len(results))
+    for result in results:
+        with db.write() as session:
+            record_many(session, [result], now=now)
+
+
+class Results:
+    """Group commit of delivery results: the results that arrive while one write runs go
+    together in the next one, so a fan-out costs a few transactions, not one per inbox."""
+
+    def __init__(self, db: Database, now: datetime) -> None:
+        self.db = db
+        self.now = now
+        self.waiting: list[tuple[int, Outcome]] = []
+        self.writer: asyncio.Task[None] | None = None
+        self.errors: list[Exception] = []
+
+    def add(self, job: Job, outcome: Outcome) -> None:
+        """Queue one result for the next write."""
+        self.waiting.append((job.delivery_id, outcome))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                await asyncio.to_thread(_record, self.db, batch, self.now)
+            except Exception as error:  # these stay leased: retried once the lease ends
+                log.exception("%d delivery results not recorded", len(batch))
+                self.errors.append(error)
+
+    async def flush(self) -> None:
+        """Wait until every queued result is written; raise the first write error."""
+        while self.writer is not None and not self.writer.done():
+            await self.writer
+        if self.waiting:
+            await self._write()
+        if self.errors:
+            raise self.errors[0]
+
+
+def make_client(config: Any) -> httpx.AsyncClient:
+    """The worker's client: guarded, with a keep-alive pool per peer."""
+    per_host = max(1, int(config.federation.per_host_concurrency))
+    transport = peers.PerHostTransport(per_host=per_host, keepalive=POOL_KEEPALIVE_SECONDS)
+    return safe_http.make_client(config, transport=transport)
 
 
 async def run_once(
@@ -363,22 +475,36 @@ async def run_once(
     *,
     now: datetime,
     worker_id: str,
-    limit: int = 200,
+    limit: int = CLAIM_LIMIT,
 ) -> int:
-    """Claim the due deliveries, send them (per-host concurrency), record each; return the count."""
+    """Claim the due deliveries, send them (per-host concurrency), record the results; the count.
+
+    A job whose lease could run out before it is sent and recorded is not sent (it
+    is claimed again later): another worker may take a delivery only once its
+    lease has run out, so no delivery is ever sent by two workers at once.
+    """
+    claimed = time.monotonic()
     jobs = await asyncio.to_thread(_claim_jobs, db, config, now, limit, worker_id)
     if not jobs:
         return 0
     signers = await asyncio.to_thread(_signers, db, config, jobs)
     per_host = max(1, int(config.federation.per_host_concurrency))
     gates = {job.host: asyncio.Semaphore(per_host) for job in jobs}
+    needed = 2 * attempt_time(config).total_seconds()
+    results = Results(db, now)
 
     async def deliver(job: Job) -> None:
         async with gates[job.host]:
+            if time.monotonic() + needed > claimed + job.lease_seconds:
+                log.warning("delivery %s not sent: its lease is running out", job.delivery_id)
+                return
             outcome = await send(client, job, signers.get((job.actor_kind, job.actor_id)), now=now)
-        await asyncio.to_thread(_record, db, job, outcome, now)
+        results.add(job, outcome)
 
-    await asyncio.gather(*(deliver(job) for job in jobs))
+    try:
+        await asyncio.gather(*(deliver(job) for job in jobs))
+    finally:
+        await results.flush()
     return len(jobs)
 
 

@@ -19,7 +19,15 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from federation import documents, follows, remote_actors, urls
+from federation import (
+    documents,
+    follows,
+    links,
+    remote_actors,
+    summaries_in,
+    summary_reconcile,
+    urls,
+)
 from instance.config import Config
 from instance.errors import DomainError
 from schema.db import Database, is_sqlite
@@ -99,6 +107,8 @@ def on_undo(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
         follow.state = "ended"
         follow.updated_at = ctx.now
         session.add(follow)
+    if follow is not None and follow.local_kind == "user" and links.wants_erase(activity):
+        links.erase_sent(session, user_id=follow.local_id)  # a person's link, erasure asked
 
 
 def _find_follow(
@@ -140,6 +150,8 @@ def _answer_to_our_follow(
         return
     if state == "accepted" and follow.state != "pending":
         return
+    if state == "rejected" and follow.state == "accepted" and follow.local_kind == "user":
+        state = "ended"  # the other side ended a person's link: not a refusal
     follow.state = state
     follow.updated_at = ctx.now
     session.add(follow)
@@ -156,9 +168,10 @@ def on_reject(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
 
 
 def on_delete(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """A remote actor deleted itself: it is gone and its follows end (other Deletes ignored)."""
+    """A remote actor deleted itself (it is gone, its follows end), or one of its summaries."""
     actor_uri = id_of(activity.get("actor"))
     if id_of(activity.get("object")) != actor_uri:
+        summaries_in.on_delete(session, activity, now=ctx.now)  # other Deletes are ignored there
         return
     remote = _remote(session, actor_uri)
     if remote is None:
@@ -173,10 +186,19 @@ def on_delete(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
 
 
 def on_update(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """An Update of an actor was handled before (its cached copy refetched); nothing more."""
+    """An Update of a summary; an actor's was handled before (its cached copy refetched)."""
+    if summaries_in.is_summary(activity.get("object")):
+        summaries_in.on_summary(session, ctx.config, activity, now=ctx.now)
+
+
+def on_create(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
+    """A Create of a summary (other objects are ignored)."""
+    if summaries_in.is_summary(activity.get("object")):
+        summaries_in.on_summary(session, ctx.config, activity, now=ctx.now)
 
 
 HANDLERS: dict[str, Handler] = {
+    "Create": on_create,
     "Follow": on_follow,
     "Undo": on_undo,
     "Accept": on_accept,
@@ -284,7 +306,10 @@ async def process_pending(
             activity = {}
         if isinstance(activity, dict) and is_actor_update(activity):
             await _refresh_actor(db, client, config, id_of(activity.get("actor")))
+        await summaries_in.prefetch(db, client, config, activity)  # the signer, outside the txn
         if not await asyncio.to_thread(process_item, db, config, item_id, now=now):
             break
         done += 1
+        if isinstance(activity, dict) and "Accept" in types_of(activity):
+            await summary_reconcile.after_accept(db, client, config, activity)
     return done

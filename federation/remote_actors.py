@@ -8,15 +8,18 @@ the key point at each other.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from sqlalchemy import Connection, Select, bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from federation import actor_keys, keys, urls, webfinger
 from federation.handles import Handle, HandleError, parse_lookup
@@ -283,21 +286,70 @@ async def actor_for_key_id(
         raise RemoteActorError("key id is not an http(s) URL")
     if not refresh:
         with db.read() as session:
-            row = session.exec(
-                select(RemoteActor).where(RemoteActor.public_key_id == key_id)
-            ).first()
-        if (
-            row is not None
-            and not row.is_gone
-            and _aware(row.expires_at) > utcnow()
-            and row.public_key_pem
-        ):
+            found = cached_key(session, key_id, now=utcnow())
+            row = session.get(RemoteActor, found.actor_id) if found is not None else None
+        if row is not None:
             return row
     url, fragment = urldefrag(key_id)
     if fragment:
         actor = await fetch_actor(db, client, config, url, force=refresh)
         return _require_key(actor, key_id)
     return await _actor_from_key_document(db, client, config, key_id, refresh=refresh)
+
+
+@dataclass(frozen=True)
+class CachedKey:
+    """A remote actor's RSA key as cached in its RemoteActor row (not expired, not gone)."""
+
+    actor_id: int
+    actor_uri: str
+    key_id: str
+    public_key_pem: str
+    fetched_at: datetime
+
+
+@lru_cache(maxsize=64)
+def _cached_key_query(count: int) -> Select[Any]:
+    # One statement per number of key ids, with plain parameters (compiled once).
+    return (
+        select(
+            RemoteActor.public_key_id,
+            RemoteActor.id,
+            RemoteActor.uri,
+            RemoteActor.public_key_pem,
+            RemoteActor.fetched_at,
+            RemoteActor.expires_at,
+            RemoteActor.is_gone,
+        )
+        .where(col(RemoteActor.public_key_id).in_([bindparam(f"k{n}") for n in range(count)]))
+        .order_by(col(RemoteActor.id))
+    )
+
+
+def cached_keys(
+    connection: Connection | Session, key_ids: set[str], *, now: datetime
+) -> dict[str, CachedKey]:
+    """The keys of these ids from the cached actor rows (one indexed read); absent: fetch them.
+
+    A row that expired, is gone or holds no key does not count. The row is read
+    every time, so a rotated key (a new PEM in the row) is seen at once.
+    """
+    if not key_ids:
+        return {}
+    params = {f"k{n}": key_id for n, key_id in enumerate(sorted(key_ids))}
+    first: dict[str, Any] = {}
+    for row in connection.execute(_cached_key_query(len(params)), params):
+        first.setdefault(row[0], row)  # the oldest row naming the key, as before
+    found: dict[str, CachedKey] = {}
+    for key_id, actor_id, uri, pem, fetched_at, expires_at, is_gone in first.values():
+        if not is_gone and pem and _aware(expires_at) > now and actor_id is not None:
+            found[key_id] = CachedKey(actor_id, uri, key_id, pem, _aware(fetched_at))
+    return found
+
+
+def cached_key(connection: Connection | Session, key_id: str, *, now: datetime) -> CachedKey | None:
+    """The key of this id from the cached actor row (one indexed read); None to fetch it."""
+    return cached_keys(connection, {key_id}, now=now).get(key_id)
 
 
 def _require_key(actor: RemoteActor, key_id: str) -> RemoteActor:

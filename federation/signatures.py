@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -194,6 +195,7 @@ def _decode_b64(text: str, what: str) -> bytes:
         raise SignatureError(f"{what} is not valid base64") from error
 
 
+@lru_cache(maxsize=256)  # the inbox reads each header three times (key id, time, verify)
 def parse_signature_header(value: str) -> ParsedSignature:
     """The parameters of a ``Signature`` header value; SignatureError when malformed."""
     params = _split_params(value)

@@ -9,6 +9,12 @@ within ``config.federation.signature_skew_seconds`` and the body digest matches
 key verifies the signature (the actor is fetched again once on failure: key
 rotation); that actor is the activity's actor. Any failure is ``Refused`` with
 401 (403 when blocked) and a reason; nothing is stored.
+
+Everything up to the signature with the cached key is ``screen_many``: one read
+for any number of requests, the key taken from the RemoteActor row (read every
+time, so a rotated key is never answered from memory; only the parsing of its
+PEM is cached). Fetching happens only when that row is missing, expired or its
+key fails.
 """
 
 import asyncio
@@ -16,7 +22,7 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,11 +31,13 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from sqlalchemy import Connection, Select, bindparam
+from sqlmodel import Session, col, or_, select
 
 from federation import blocks, keys, remote_actors, rfc9421, signatures, urls
 from instance.config import Config
 from schema.db import Database
-from schema.tables import RemoteActor
+from schema.tables import Block, RemoteActor
 
 log = logging.getLogger("benefed.signatures")
 
@@ -117,12 +125,55 @@ def _check_origins(config: Config, key_id: str, actor_uri: str, activity_id: str
         raise Refused(401, "the activity's id is not on its actor's server")
 
 
-def is_refused_by_block(db: Database, key_id: str, actor_uri: str) -> bool:
-    """True when the key's host or the actor (or its host) is blocked."""
-    with db.read() as session:
-        return blocks.is_blocked(
-            session, host=blocks.host_of(key_id), actor_uri=actor_uri
-        ) or blocks.is_blocked(session, actor_uri=key_id.partition("#")[0])
+def candidate_domains(host: str) -> set[str]:
+    """The Block.domain values that cover a host: itself (with its port) and its parent domains."""
+    host = host.lower()
+    if not host:
+        return set()
+    bare = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    found = {host, bare}
+    if not bare.startswith("["):
+        labels = bare.split(".")
+        found.update(".".join(labels[index:]) for index in range(1, len(labels)))
+    return {domain for domain in found if domain}
+
+
+@lru_cache(maxsize=64)
+def _block_query(domains: int, actors: int) -> Select[tuple[str, str]]:
+    # One statement per number of values, with plain parameters: SQLAlchemy compiles
+    # it once (an "expanding" IN would render the SQL again on every request).
+    either = []
+    if domains:
+        either.append(col(Block.domain).in_([bindparam(f"d{n}") for n in range(domains)]))
+    if actors:
+        either.append(col(Block.actor_uri).in_([bindparam(f"a{n}") for n in range(actors)]))
+    return select(Block.domain, Block.actor_uri).where(or_(*either))
+
+
+def _claimed(key_id: str, actor_uri: str) -> tuple[set[str], set[str]]:
+    """The Block.domain and Block.actor_uri values that would refuse this sender."""
+    hosts = {blocks.host_of(key_id), blocks.host_of(actor_uri)}
+    domains = set().union(*(candidate_domains(host) for host in hosts if host))
+    return domains, {uri for uri in (actor_uri, key_id.partition("#")[0]) if uri}
+
+
+def _block_hits(
+    connection: Connection | Session, domains: set[str], actors: set[str]
+) -> tuple[set[str], set[str]]:
+    """The blocked domains and actors among these (one query)."""
+    if not domains and not actors:
+        return set(), set()
+    params = {f"d{n}": value for n, value in enumerate(sorted(domains))}
+    params.update({f"a{n}": value for n, value in enumerate(sorted(actors))})
+    rows = connection.execute(_block_query(len(domains), len(actors)), params).all()
+    return {d for d, _a in rows if d in domains}, {a for _d, a in rows if a in actors}
+
+
+def blocked(connection: Connection | Session, key_id: str, actor_uri: str) -> bool:
+    """True when the key's host, the actor's host or either actor is blocked (one query)."""
+    domains, actors = _claimed(key_id, actor_uri)
+    hit_domains, hit_actors = _block_hits(connection, domains, actors)
+    return bool(hit_domains or hit_actors)
 
 
 def _digest_matches(value: str, body: bytes) -> bool:
@@ -184,11 +235,17 @@ def precheck(request: IncomingRequest, *, now: datetime, skew: int) -> None:
 
 @lru_cache(maxsize=1024)
 def _public_key(pem: str) -> RSAPublicKey:
+    # Keyed by the PEM read from the actor's row on every request: a rotated key
+    # (a new PEM in the row) can never be answered from this cache.
     return keys.parse_rsa_public_pem(pem)
 
 
 def check_signature(
-    request: IncomingRequest, actor: RemoteActor, *, now: datetime, skew: int
+    request: IncomingRequest,
+    actor: RemoteActor | remote_actors.CachedKey,
+    *,
+    now: datetime,
+    skew: int,
 ) -> None:
     """Verify the request with the actor's key; SignatureError when it does not hold."""
     try:
@@ -225,6 +282,77 @@ async def _signer(
     return await remote_actors.actor_for_key_id(db, client, config, key_id, refresh=refresh)
 
 
+def claimed_sender(
+    config: Config, request: IncomingRequest, activity: dict[str, Any]
+) -> tuple[str, str]:
+    """The key id and the actor the request claims, checked without I/O (Refused 401)."""
+    key_id = _key_id(request)
+    actor_uri = actor_of(activity)
+    _check_host(request, config)
+    activity_id = activity.get("id")
+    _check_origins(config, key_id, actor_uri, activity_id if isinstance(activity_id, str) else "")
+    return key_id, actor_uri
+
+
+VERIFIED, NO_KEY, KEY_FAILED = "verified", "no key", "key failed"
+
+
+@dataclass(frozen=True)
+class Screening:
+    """One signed request to screen before any fetch: who it claims to be, and when."""
+
+    request: IncomingRequest
+    key_id: str
+    actor_uri: str
+    now: datetime
+    skew: int
+
+
+def screen_many(db: Database, items: list[Screening]) -> list[str | Refused]:
+    """Blocks, time and digest, then the cached key, for several requests in one read.
+
+    Blocking (run it in a thread): two queries however many requests. Each gets
+    a Refused when blocked (403) or out of time / digest (401); else VERIFIED,
+    NO_KEY (fetch the actor) or KEY_FAILED (the cached key does not verify: fetch again).
+    """
+    claims = [_claimed(item.key_id, item.actor_uri) for item in items]
+    domains = set().union(*(domains for domains, _actors in claims))
+    actors = set().union(*(actors for _domains, actors in claims))
+    latest = max(item.now for item in items)  # a row expiring meanwhile counts as expired
+    with db.engine.connect() as connection:  # Core, not the ORM: this runs on every request
+        hit_domains, hit_actors = _block_hits(connection, domains, actors)
+        cached = remote_actors.cached_keys(connection, {i.key_id for i in items}, now=latest)
+    results: list[str | Refused] = []
+    for item, (item_domains, item_actors) in zip(items, claims, strict=True):
+        try:
+            if hit_domains & item_domains or hit_actors & item_actors:
+                raise Refused(403, "this server or account is blocked here")
+            precheck(item.request, now=item.now, skew=item.skew)
+            results.append(_with_cached_key(item, cached.get(item.key_id)))
+        except Refused as refused:
+            results.append(refused)
+    return results
+
+
+def _with_cached_key(item: Screening, cached: remote_actors.CachedKey | None) -> str:
+    if cached is None:
+        return NO_KEY
+    try:
+        check_signature(item.request, cached, now=item.now, skew=item.skew)
+    except signatures.SignatureError:
+        return KEY_FAILED
+    if cached.actor_uri != item.actor_uri:
+        raise Refused(401, "the signer is not the activity's actor")
+    return VERIFIED
+
+
+async def _screen_alone(db: Database, item: Screening) -> str:
+    [found] = await asyncio.to_thread(screen_many, db, [item])
+    if isinstance(found, Refused):
+        raise found
+    return found
+
+
 async def verify(
     db: Database,
     client: httpx.AsyncClient,
@@ -233,26 +361,33 @@ async def verify(
     activity: dict[str, Any],
     *,
     now: datetime,
-) -> RemoteActor:
-    """The verified remote actor who sent this activity; ``Refused`` otherwise."""
+    screen: Callable[[Screening], Awaitable[str]] | None = None,
+) -> str:
+    """The id of the verified remote actor who sent this activity; ``Refused`` otherwise.
+
+    ``screen`` runs ``screen_many`` for this request (the inbox batches concurrent
+    requests); by default it runs alone in a thread.
+    """
     skew = config.federation.signature_skew_seconds
-    key_id = _key_id(request)
-    actor_uri = actor_of(activity)
-    _check_host(request, config)
-    activity_id = activity.get("id")
-    _check_origins(config, key_id, actor_uri, activity_id if isinstance(activity_id, str) else "")
-    if await asyncio.to_thread(is_refused_by_block, db, key_id, actor_uri):
-        raise Refused(403, "this server or account is blocked here")
-    precheck(request, now=now, skew=skew)
-    try:
-        actor = await _signer(db, client, config, key_id, refresh=False)
-    except (remote_actors.RemoteActorError, httpx.HTTPError) as error:
-        if _is_self_delete(activity, actor_uri):
-            raise Unknown("a Delete from an unknown actor") from None
-        raise Refused(401, f"cannot get the signing key: {error}") from None
+    key_id, actor_uri = claimed_sender(config, request, activity)
+    item = Screening(request, key_id, actor_uri, now, skew)
+    found = await (screen(item) if screen is not None else _screen_alone(db, item))
+    if found == VERIFIED:
+        return actor_uri
+    if found == KEY_FAILED:
+        actor = await _refetched(db, client, config, key_id)
+    else:
+        try:
+            actor = await _signer(db, client, config, key_id, refresh=False)
+        except (remote_actors.RemoteActorError, httpx.HTTPError) as error:
+            if _is_self_delete(activity, actor_uri):
+                raise Unknown("a Delete from an unknown actor") from None
+            raise Refused(401, f"cannot get the signing key: {error}") from None
     try:
         check_signature(request, actor, now=now, skew=skew)
     except signatures.SignatureError:
+        if found == KEY_FAILED:
+            raise Refused(401, "signature not verified with the refreshed key") from None
         actor = await _refetched(db, client, config, key_id)
         try:
             check_signature(request, actor, now=now, skew=skew)
@@ -260,7 +395,7 @@ async def verify(
             raise Refused(401, f"signature not verified: {error}") from None
     if actor.uri != actor_uri:
         raise Refused(401, "the signer is not the activity's actor")
-    return actor
+    return actor.uri
 
 
 async def _refetched(

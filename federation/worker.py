@@ -26,7 +26,13 @@ from typing import IO
 import httpx
 from sqlalchemy.engine import make_url
 
-from federation import delivery, processing, safe_http, wakeup
+from federation import (
+    delivery,
+    processing,
+    summaries_out,
+    summary_reconcile,
+    wakeup,
+)
 from instance.config import Config
 from schema.db import Database, is_sqlite
 from schema.tables._base import utcnow
@@ -100,10 +106,18 @@ async def _acquire(path: Path | None, stop: asyncio.Event) -> IO[bytes] | None:
 async def work_once(
     db: Database, client: httpx.AsyncClient, config: Config, *, now: datetime, worker_id: str
 ) -> int:
-    """One round: process received activities, then send due deliveries; the work done."""
+    """One round: process received activities, publish settled summaries, deliver; the work done."""
     done = await processing.process_pending(db, client, config, now=now)
+    done += await asyncio.to_thread(summaries_out.publish_due, db, config, now=now)
     done += await delivery.run_once(db, client, config, now=now, worker_id=worker_id)
+    done += await summary_reconcile.reconcile_revived(db, client, config, now=now)
     return done
+
+
+async def _idle_wait(db: Database, poll: float, now: datetime) -> float:
+    """How long to sleep with nothing to do: the poll interval, or less when a summary is due."""
+    due = await asyncio.to_thread(summaries_out.seconds_until_due, db, now=now)
+    return poll if due is None else min(poll, max(due, 0.01))
 
 
 async def run_worker(
@@ -123,10 +137,11 @@ async def run_worker(
     if path is not None and handle is None:
         return
     own_client = client is None
-    http = client or safe_http.make_client(config)
+    http = client or delivery.make_client(config)  # pooled: keeps connections to peers
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
     wakeup.register(loop, wake)
+    summaries_out.listen_for_changes()  # an action change wakes us (its summary is due soon)
     try:
         with _held(handle):
             await asyncio.to_thread(_release, db, None if path is not None else name)
@@ -165,4 +180,4 @@ async def _loop(
             await _wait(wake, stop, ERROR_PAUSE_SECONDS)
             continue
         if not done:
-            await _wait(wake, stop, poll)
+            await _wait(wake, stop, await _idle_wait(db, poll, clock()))

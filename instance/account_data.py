@@ -5,6 +5,7 @@ actions recorded before still count in each association's totals; the user
 name stays taken for good (its Handle row is kept).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,8 @@ from schema.tables._base import utcnow
 
 EXPORT_FORMAT = "benefed-account"
 EXPORT_VERSION = 1
+#: Run in the deleting transaction before anything goes (federation queues its Deletes there).
+BEFORE_DELETE: list[Callable[[Session, User], None]] = []
 
 
 def _when(value: datetime | date | None) -> str | None:
@@ -163,6 +166,8 @@ def delete_account(
     plan = deletion_plan(session, user)
     if not plan.allowed:
         raise Conflict(_refusal(plan))
+    for hook in BEFORE_DELETE:
+        hook(session, user)
     now = utcnow()
     for association in plan.to_archive:
         association.is_archived = True

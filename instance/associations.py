@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import Session, col, func, select
 
-from instance import taxonomy
+from instance import network_setup, summary_changes, taxonomy
 from instance.errors import Conflict, Forbidden, Invalid, NotFound
 from instance.i18n import _
 from instance.names import claim_name, free_slug
@@ -23,6 +23,8 @@ DIRECTORY_PAGE_SIZE = 20
 SEEN_STATUSES = ("active", "pending")
 # Words used in addresses under /associations/ that no slug may take.
 ROUTE_WORDS = frozenset({"new"})
+#: Run in the deleting transaction before anything goes (federation queues its Deletes there).
+BEFORE_DELETE: list[Callable[[Session, Association], None]] = []
 
 
 def check_name(name: str, *, field: str = "name") -> str:
@@ -122,6 +124,8 @@ def create_association(
     )
     session.flush()
     taxonomy.copy_instance_defaults(session, association=association)
+    if is_network:
+        network_setup.set_up_network(session, association=association)
     return association
 
 
@@ -321,6 +325,8 @@ def update_settings(
         raise Invalid(errors)
     if "name" in values and find_by_name(session, values["name"], exclude_id=association.id):
         raise Invalid({"name": _("An association with this name already exists.")})
+    if values.get("name", association.name) != association.name and association.id is not None:
+        summary_changes.mark_association(session, association_id=association.id)
     for field, value in values.items():
         setattr(association, field, value)
     if is_hidden is not None:
@@ -364,6 +370,8 @@ def delete_association(
     if confirmation is not None and confirmation.strip() != association.name:
         raise Invalid({"confirmation": _("Type the exact name of the association.")})
     logo = association.logo
+    for hook in BEFORE_DELETE:
+        hook(session, association)
     # Memberships and invitations go with it (ON DELETE CASCADE in the database).
     session.delete(association)
     session.flush()

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, delete, func, select
 
-from instance import rollups
+from instance import rollups, summary_changes
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from instance.periods import FIRST_DATE, parse_date
@@ -207,6 +207,8 @@ def update_entry(
             raise Invalid(errors)
         entry.starts_on, entry.ends_on = starts_on, ends_on
     if "name" in values:
+        if isinstance(entry, Category) and entry.association_id and entry.name != values["name"]:
+            summary_changes.mark_association(session, association_id=entry.association_id)
         entry.name = values["name"]
     entry.archived = archived
     session.add(entry)

@@ -9,8 +9,11 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --diff . | head -40; exit 1; }
 pgdir=$(mktemp -d /tmp/benefed-pg.XXXXXX)
 trap 'bash scripts/postgres.sh stop "$pgdir"; rm -rf "$pgdir"' EXIT
+# Three test processes (pytest-xdist): many tests wait on real servers, so three
+# keep two cores busy; each process gets its own PostgreSQL database.
+workers=${BENEFED_TEST_WORKERS:-3}
 echo "== tests on SQLite"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+.venv/bin/pytest -q -p no:cacheprovider -n "$workers" "$@"
 echo "== tests on PostgreSQL"
 url=$(bash scripts/postgres.sh start "$pgdir" 55432)
-BENEFED_TEST_DATABASE_URL=$url .venv/bin/pytest -q -p no:cacheprovider -m "not browser" "$@"
+BENEFED_TEST_DATABASE_URL=$url .venv/bin/pytest -q -p no:cacheprovider -n "$workers" -m "not browser" "$@"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from instance import i18n
@@ -28,7 +29,28 @@ SECRET = "test-secret-" + "x" * 40
 # Tests read the English messages; French is checked in tests/test_i18n.py and by
 # the browser tests that ask for it.
 ENGLISH = {"accept-language": "en"}
-TEST_DATABASE_URL = os.environ.get("BENEFED_TEST_DATABASE_URL", "")
+
+
+def worker_database_url(url: str) -> str:
+    """Under pytest-xdist, each worker gets its own PostgreSQL database (created once)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker or not url.startswith("postgresql"):
+        return url
+    base, _, rest = url.rpartition("/")
+    name, separator, query = rest.partition("?")
+    own = f"{name}_{worker}"
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own}
+        ).first()
+        if found is None:
+            connection.execute(text(f'CREATE DATABASE "{own}"'))
+    admin.dispose()
+    return f"{base}/{own}{separator}{query}"
+
+
+TEST_DATABASE_URL = worker_database_url(os.environ.get("BENEFED_TEST_DATABASE_URL", ""))
 
 
 def database_url(tmp_path: Path) -> str:

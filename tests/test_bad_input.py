@@ -47,6 +47,10 @@ HOSTILE_TEXT = {
     "reason": "",
     "account": "no-such-handle",
     "label": SCRIPT,
+    "bundle": SCRIPT,  # POST /verify: pasted attestation
+    "threshold": "lots",
+    "licence": SCRIPT,
+    "direction": SCRIPT,
 }
 JSON_BODIES: dict[str, Any] = {
     "wrong-types": {

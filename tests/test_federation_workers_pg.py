@@ -1,6 +1,5 @@
 """Three `benefed worker` processes share one PostgreSQL queue: 500 activities, each sent once."""
 
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -13,12 +12,12 @@ from sqlmodel import select
 from federation import outbox
 from schema.db import Database
 from schema.tables import Delivery
-from tests.conftest import SECRET, fresh_database
+from tests.conftest import SECRET, TEST_DATABASE_URL, fresh_database
 from tests.factories import make_association, make_user
 from tests.federation_support import Stub, wait_for
 from tests.live import cli_env
 
-URL = os.environ.get("BENEFED_TEST_DATABASE_URL", "")
+URL = TEST_DATABASE_URL
 ACTIVITIES = 500
 WORKERS = 3
 

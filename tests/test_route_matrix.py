@@ -20,11 +20,12 @@ import httpx
 import pytest
 from itsdangerous import TimestampSigner
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from starlette.routing import Route
 
 from instance import actions as action_domain
 from instance.config import Config
+from instance.network_setup import set_up_network
 from instance.secrets import token_hash
 from schema.db import Database, create_all, make_engine
 from schema.tables import (
@@ -33,10 +34,14 @@ from schema.tables import (
     Association,
     Block,
     Delivery,
+    Follow,
     Invitation,
     Membership,
+    NetworkMember,
     OutboxActivity,
     PublicNote,
+    ReferenceCategory,
+    RemoteActor,
     User,
 )
 from schema.tables._base import utcnow
@@ -74,6 +79,8 @@ POLICIES: dict[str, tuple[str, ...]] = {
     # Anyone with a place in the association (even pending, or gone) sees their own actions.
     "own_actions": ("login", "no", "ok", "ok", "ok", "ok", "ok", "ok"),
     "access_link": ("no",) * 8,
+    # Someone's own link between their accounts: the prepared world has none, so 404 to all.
+    "own_link": ("login",) + ("no",) * 7,
 }
 
 ROUTES: dict[str, str] = {
@@ -290,6 +297,66 @@ ROUTES: dict[str, str] = {
     "GET /users/{username}/following": "any",
     "POST /users/{username}/inbox": "any",
     "GET /users/{username}/outbox": "any",
+    # Links between a person's accounts (federation/links.py): ids are Follow ids.
+    "GET /account/links": "logged_in",
+    "POST /account/links": "logged_in",
+    "POST /account/links/federation": "logged_in",
+    "POST /account/links/{link_id}/end": "own_link",
+    "POST /account/link-requests/{link_id}/accept": "own_link",
+    "POST /account/link-requests/{link_id}/refuse": "own_link",
+    "GET /api/v1/me/links": "logged_in",
+    "POST /api/v1/me/links": "logged_in",
+    "DELETE /api/v1/me/links/{link_id}": "own_link",
+    "GET /api/v1/me/link-requests": "logged_in",
+    "POST /api/v1/me/link-requests/{link_id}/accept": "own_link",
+    "POST /api/v1/me/link-requests/{link_id}/refuse": "own_link",
+    # Follow requests of an association that approves followers by hand.
+    "GET /associations/{slug}/follow-requests": "manager",
+    "POST /associations/{slug}/follow-requests/{follow_id}/accept": "manager",
+    "POST /associations/{slug}/follow-requests/{follow_id}/refuse": "manager",
+    # A person's hours everywhere, their attestation, and its public check.
+    "GET /api/v1/me/attestation.json": "logged_in",
+    "GET /api/v1/me/attestation.pdf": "logged_in",
+    "GET /me/hours/all": "logged_in",
+    "GET /me/hours/all/export.{fmt}": "logged_in",
+    "GET /me/hours/attestation.json": "logged_in",
+    "GET /me/hours/attestation.pdf": "logged_in",
+    "POST /me/hours/refresh": "logged_in",
+    "GET /verify": "public",
+    "POST /verify": "public",
+    # Hours summaries: the vocabulary for people to read, the reconciliation collection
+    # (only to a signed GET from one of the person's home actors: 401 unsigned to all).
+    "GET /ns/benefed.jsonld": "public",
+    "GET /ns/hours-summary.schema.json": "public",
+    "GET /users/{username}/summaries": "any",
+    # Networks of associations on their own instance (the target is made a network below).
+    "GET /api/v1/networks/{slug}": "public",
+    "PATCH /api/v1/networks/{slug}": "manager",
+    "GET /api/v1/networks/{slug}/categories": "public",
+    "POST /api/v1/networks/{slug}/categories": "manager",
+    "PATCH /api/v1/networks/{slug}/categories/{key}": "manager",
+    "DELETE /api/v1/networks/{slug}/categories/{key}": "manager",
+    "GET /api/v1/networks/{slug}/requests": "manager",
+    "POST /api/v1/networks/{slug}/requests/{request_id}/accept": "manager",
+    "POST /api/v1/networks/{slug}/requests/{request_id}/refuse": "manager",
+    "GET /api/v1/networks/{slug}/members": "public",
+    "DELETE /api/v1/networks/{slug}/members/{network_member_id}": "manager",
+    "GET /api/v1/networks/{slug}/dashboard": "manager",
+    "GET /api/v1/networks/{slug}/dashboard.{fmt}": "manager",
+    "GET /api/v1/networks/{slug}/open-data.json": "public",
+    "GET /associations/{slug}/network": "public",
+    "GET /associations/{slug}/network/dashboard": "manager",
+    "GET /associations/{slug}/network/export.{fmt}": "manager",
+    "GET /associations/{slug}/network/settings": "manager",
+    "POST /associations/{slug}/network/settings": "manager",
+    "POST /associations/{slug}/network/categories": "manager",
+    "POST /associations/{slug}/network/categories/{category_id}": "manager",
+    "POST /associations/{slug}/network/categories/{category_id}/move": "manager",
+    "POST /associations/{slug}/network/categories/{category_id}/archive": "manager",
+    "GET /associations/{slug}/network/members": "manager",
+    "POST /associations/{slug}/network/requests/{request_id}/accept": "manager",
+    "POST /associations/{slug}/network/requests/{request_id}/refuse": "manager",
+    "POST /associations/{slug}/network/members/{network_member_id}/remove": "manager",
 }
 
 
@@ -400,6 +467,36 @@ def build_world(directory: Path) -> World:
             state="expired",
         )
         session.add(delivery)
+        follower = RemoteActor(uri="https://peer.example/users/fan", host="peer.example")
+        session.add(follower)
+        session.flush()
+        follow = Follow(
+            direction="in",
+            local_kind="association",
+            local_id=association.id,
+            remote_actor_id=follower.id,
+            follow_activity_id="https://peer.example/follows/1",
+        )
+        session.add(follow)
+        # The target is also a network: a request to join, a member, its categories.
+        target.is_network = True
+        session.add(target)
+        set_up_network(session, association=target)
+        asking = NetworkMember(
+            network_id=association.id, actor_uri="https://peer.example/associations/asks"
+        )
+        joined = NetworkMember(
+            network_id=association.id,
+            actor_uri="https://peer.example/associations/joined",
+            status="active",
+        )
+        session.add_all([asking, joined])
+        session.flush()
+        reference = session.exec(
+            select(ReferenceCategory).where(
+                ReferenceCategory.network_id == association.id, ReferenceCategory.key == "formation"
+            )
+        ).one()
         tokens = {}
         for role, user in users.items():
             raw = f"token-{role}"
@@ -423,8 +520,13 @@ def build_world(directory: Path) -> World:
             "announcement_id": announcement.id,
             "block_id": block.id,
             "delivery_id": delivery.id,
+            "follow_id": follow.id,
             "user_id": users["volunteer"].id,
             "username": users["volunteer"].username,
+            "request_id": asking.id,
+            "network_member_id": joined.id,
+            "key": reference.key,
+            "category_id": reference.id,
         }
     engine.dispose()
     return World(path=path, ids=ids, tokens=tokens, users=users)

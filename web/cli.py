@@ -15,10 +15,22 @@ from web.commands import (
     operations,
     seed,
     server,
+    verify,
     worker,
 )
 
-COMMAND_MODULES = (operations, server, accounts, seed, demo, i18n_tools, backup, keys, worker)
+COMMAND_MODULES = (
+    operations,
+    server,
+    accounts,
+    seed,
+    demo,
+    i18n_tools,
+    backup,
+    keys,
+    worker,
+    verify,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,17 +10,29 @@ from web.activitypub import admin as ap_admin
 from web.activitypub import discovery as ap_discovery
 from web.activitypub import inbox as ap_inbox
 from web.activitypub import notes as ap_notes
+from web.activitypub import summaries as ap_summaries
+from web.activitypub import vocabulary as ap_vocabulary
 from web.api import actions as api_actions
 from web.api import associations as api_associations
 from web.api import auth as api_auth
 from web.api import exports as api_exports
+from web.api import hours as api_hours
+from web.api import links as api_links
 from web.api import me as api_me
 from web.api import members as api_members
+from web.api import network_dashboard as api_network_dashboard
+from web.api import networks as api_networks
 from web.api import openapi as api_openapi
 from web.api import summaries as api_summaries
 from web.api import taxonomy as api_taxonomy
 from web.pages import access, accounts, actions, admin, associations, home, members, stats
+from web.pages import follow_requests as follow_requests_pages
+from web.pages import links as links_pages
+from web.pages import my_hours as hours_pages
+from web.pages import network_dashboard as network_dashboard_pages
+from web.pages import networks as networks_pages
 from web.pages import taxonomy as taxonomy_pages
+from web.pages import verify as verify_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -34,6 +46,12 @@ PAGE_MODULES = (
     stats,
     taxonomy_pages,
     access,
+    links_pages,
+    hours_pages,
+    verify_pages,
+    follow_requests_pages,
+    networks_pages,
+    network_dashboard_pages,
 )
 API_MODULES = (
     api_auth,
@@ -43,10 +61,22 @@ API_MODULES = (
     api_actions,
     api_taxonomy,
     api_summaries,
+    api_hours,
     api_exports,
+    api_links,
+    api_networks,
+    api_network_dashboard,
     api_openapi,
 )
-FEDERATION_MODULES = (ap_discovery, ap_inbox, ap_notes, ap_admin, ap_actors)
+FEDERATION_MODULES = (
+    ap_discovery,
+    ap_inbox,
+    ap_notes,
+    ap_admin,
+    ap_summaries,
+    ap_vocabulary,
+    ap_actors,
+)
 
 
 def build_routes() -> list[BaseRoute]:

@@ -88,6 +88,8 @@ class Action(SQLModel, table=True):
     __tablename__ = "volunteer_action"
     __table_args__ = (
         Index("ix_volunteer_action_association_date", "association_id", "date"),
+        # Lists: the pending actions (or those of one status) newest first, and their counts.
+        Index("ix_volunteer_action_association_status_date", "association_id", "status", "date"),
         Index("ix_volunteer_action_membership_date", "membership_id", "date"),
         Index("ix_volunteer_action_status", "status", "notified_at", "association_id"),
         Index("ix_volunteer_action_level_date", "level_id", "date"),
@@ -147,7 +149,21 @@ class Rollup(SQLModel, table=True):
     """
 
     __tablename__ = "action_rollup"
-    __table_args__ = (Index("ix_action_rollup_dimension_key", "dimension", "key_id"),)
+    __table_args__ = (
+        Index("ix_action_rollup_dimension_key", "dimension", "key_id"),
+        # The hours of each key over a range of months, read in key order from the index
+        # alone (no sort, no table lookup): the volunteers' table of a statistics page.
+        Index(
+            "ix_action_rollup_key_hours",
+            "association_id",
+            "dimension",
+            "key_id",
+            "month",
+            "actions_counted",
+            "minutes_counted",
+            "travel_minutes_counted",
+        ),
+    )
 
     association_id: int = Field(foreign_key="association.id", primary_key=True, ondelete="CASCADE")
     dimension: str = Field(primary_key=True, max_length=16)

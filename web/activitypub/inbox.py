@@ -6,10 +6,11 @@ unverified requests 401, blocked senders 403, an inbox nobody owns 404; bodies
 over the limit got 413 from BodyLimitMiddleware already.
 """
 
+import asyncio
+import functools
 import logging
 from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,21 +22,54 @@ from web.activitypub._client import federation_client
 from web.services import Services, services
 
 log = logging.getLogger("benefed.inbox")
+OWNERS_KEY = "inbox_owners"
 
 
 def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
 
+Target = tuple[str, str | None]
+
+
 def _recipient(found: Services, kind: str, ident: str | None) -> inbox.Recipient:
     """Whose inbox this is; NotFound / ActorGone when there is no such actor here."""
-    if kind == "shared":
-        if not found.config.federation.enabled:
-            raise NotFound("Federation is off.")
-        return inbox.Recipient()
-    with found.db.read() as session:
-        local = documents.find_local_actor(session, found.config, kind, ident)
-    return inbox.Recipient(kind=local.kind, owner_id=local.owner_id)
+    [result] = _recipients(found, [(kind, ident)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _recipients(found: Services, targets: list[Target]) -> list[inbox.Recipient | BaseException]:
+    """The owners of several inboxes, in one read session (each name looked up once)."""
+    known: dict[Target, inbox.Recipient | BaseException] = {}
+    for kind, ident in targets:
+        if kind in {"shared", "instance"} and not found.config.federation.enabled:
+            known[(kind, ident)] = NotFound("Federation is off.")
+        elif kind in {"shared", "instance"}:
+            known[(kind, ident)] = inbox.Recipient(
+                kind="instance" if kind == "instance" else "shared"
+            )
+    missing = [target for target in dict.fromkeys(targets) if target not in known]
+    if missing:
+        with found.db.read() as session:
+            for kind, ident in missing:
+                try:
+                    local = documents.find_local_actor(session, found.config, kind, ident)
+                except (NotFound, documents.ActorGone) as error:
+                    known[(kind, ident)] = error
+                else:
+                    known[(kind, ident)] = inbox.Recipient(kind=local.kind, owner_id=local.owner_id)
+    return [known[target] for target in targets]
+
+
+def _owners(found: Services) -> inbox.Batcher[Target, inbox.Recipient]:
+    """This app's batcher of inbox owner look-ups (concurrent requests share one read)."""
+    batcher = found.extras.get(OWNERS_KEY)
+    if batcher is None or batcher.loop is not asyncio.get_running_loop():
+        batcher = inbox.Batcher(functools.partial(_recipients, found))
+        found.extras[OWNERS_KEY] = batcher
+    return batcher
 
 
 def _target(request: Request) -> tuple[str, str | None]:
@@ -69,7 +103,10 @@ async def receive(request: Request) -> Response:
     found = services(request)
     kind, ident = _target(request)
     try:
-        recipient = await run_in_threadpool(_recipient, found, kind, ident)
+        if kind in {"shared", "instance"}:  # no database read: no thread hop
+            recipient = _recipient(found, kind, ident)
+        else:
+            recipient = await _owners(found).submit((kind, ident))
     except NotFound:
         return _error(404, "no such inbox")
     except documents.ActorGone:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, and_, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -42,19 +43,25 @@ def api_user(request: Request) -> User:
     return user
 
 
+# One query for both, built once: this runs before every action write.
+_ASSOCIATION_AND_MEMBERSHIP = (
+    select(Association, Membership)
+    .join(
+        Membership,
+        and_(
+            Membership.association_id == Association.id,
+            Membership.user_id == bindparam("user_id"),
+        ),
+        isouter=True,
+    )
+    .where(Association.slug == bindparam("slug"))
+)
+
+
 def association_for(session: Session, slug: str, user: User) -> tuple[Association, Caller]:
     """The association of the path and the caller in it; 404 when hidden from them."""
-    # One query for both: this runs before every action write.
-    query = (
-        select(Association, Membership)
-        .join(
-            Membership,
-            and_(Membership.association_id == Association.id, Membership.user_id == user.id),
-            isouter=True,
-        )
-        .where(Association.slug == slug)
-    )
-    found = session.exec(query).first()
+    params = {"slug": slug, "user_id": user.id}
+    found = session.exec(_ASSOCIATION_AND_MEMBERSHIP, params=params).first()
     if found is None:
         raise NotFound(_("No such association."))
     association, membership = found

@@ -127,28 +127,6 @@ def my_summary_endpoint(request: Request) -> Response:
         return JSONResponse(summary_json(summary))
 
 
-def hours_endpoint(request: Request) -> Response:
-    """GET the caller's counted minutes per association and month."""
-    user = api_user(request)
-    domain = services(request).config.domain
-    with services(request).db.read() as session:
-        found = summaries.person_hours(session, user=user)
-    items = [
-        {
-            "name": item.association.name,
-            "slug": item.association.slug,
-            "instance": domain,
-            "remote": False,
-            "minutes": item.minutes,
-            "months": [{"month": month, "minutes": minutes} for month, minutes in item.months],
-        }
-        for item in found
-    ]
-    return JSONResponse(
-        {"total_minutes": sum(item.minutes for item in found), "associations": items}
-    )
-
-
 def accounting_endpoint(request: Request) -> Response:
     """GET a year's volunteer time as accounts 864 / 875 (managers who see every action)."""
     user = api_user(request)
@@ -189,5 +167,4 @@ routes: list[BaseRoute] = [
     Route("/api/v1/associations/{slug}/summary", summary_endpoint, methods=["GET"]),
     Route("/api/v1/associations/{slug}/summary/me", my_summary_endpoint, methods=["GET"]),
     Route("/api/v1/associations/{slug}/accounting", accounting_endpoint, methods=["GET"]),
-    Route("/api/v1/me/hours", hours_endpoint, methods=["GET"]),
 ]

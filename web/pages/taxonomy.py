@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from instance import taxonomy
+from instance import summary_changes, taxonomy
 from instance.errors import Forbidden, Invalid
 from instance.i18n import N_, _
 from instance.periods import FIRST_DATE, parse_date
@@ -349,7 +349,9 @@ def rules(request: Request, form: FormData | None) -> Response:
             values = read_rules(form, state, today_for(request))
             with services(request).db.write() as session:
                 row = session.get(Association, association.id)
-                assert row is not None
+                assert row is not None and row.id is not None
+                if row.travel_time_policy != values["travel_time_policy"]:  # minutes change
+                    summary_changes.mark_association(session, association_id=row.id)
                 for name, value in values.items():
                     setattr(row, name, value)
                 session.add(row)
