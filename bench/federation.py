@@ -3,8 +3,9 @@
 1. Inbox throughput: signed activities verified and stored per second by a real
    ``benefed serve`` (one process, worker off), loaded by wrk replaying POSTs
    signed beforehand (each a new activity, so each is verified and stored: the
-   figure counts the rows that appeared), against the bare Starlette hello served
-   by the same uvicorn and loaded by the same wrk. Target: >= 500/s on 2 cores.
+   figure counts the rows that appeared), to the shared inbox and to an
+   association's inbox, against the bare Starlette hello served by the same
+   uvicorn and loaded by the same wrk. Target: >= 500/s on 2 cores.
 2. Fan-out: one note of an association to 1,000 followers' personal inboxes on
    20 hosts (ports of one sink process), no shared inbox, signed and delivered by
    the worker's own delivery rounds; against the same 1,000 POSTs sent unsigned by
