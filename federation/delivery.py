@@ -195,7 +195,7 @@ def claim_due(
     hosts = peers.known(session, {row.host for row in rows})
     with session.no_autoflush:  # one flush at the end, not one per row
         for row in rows:
-            if now - peers.aware(row.created_at) > EXPIRES_AFTER:
+            if now - peers.aware(row.created_at) >= EXPIRES_AFTER:  # as _schedule decides
                 transition(row, "expired", now=now)
                 row.last_error = row.last_error or "expired before delivery"
             elif blocks.host_in(domains, row.host):

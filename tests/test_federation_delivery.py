@@ -89,8 +89,11 @@ async def test_retry_schedule_walks_to_expiry_and_admin_retry(setup: Any) -> Non
     queue(ours, asso, ["http://remote.test/inbox"])
     now, waits = T0, []
     while rows(ours)[0].state in delivery.OPEN_STATES:
-        assert await run(ours, now) == 1
+        claimed = await run(ours, now)
         row = rows(ours)[0]
+        # Each due attempt is made, except at the deadline itself: then the row expires
+        # when claimed (a dead host's probe may not be due yet: the jitter decides).
+        assert claimed == 1 or (row.state == "expired" and now - T0 == delivery.EXPIRES_AFTER)
         if row.state == "retrying":
             waits.append(row.next_attempt_at - now)
             assert await run(ours, row.next_attempt_at - timedelta(seconds=1)) == 0  # not yet due
@@ -100,7 +103,7 @@ async def test_retry_schedule_walks_to_expiry_and_admin_retry(setup: Any) -> Non
     assert now - T0 == delivery.EXPIRES_AFTER
     for wait, base in zip(waits, delivery.BACKOFF, strict=False):
         assert base * 0.9 <= wait <= base * 1.1
-    assert len(waits) == row.attempts - 1 >= 8
+    assert row.attempts >= 8 and len(waits) in {row.attempts - 1, row.attempts}
     assert "ConnectError" in row.last_error
     # The admin sees it and queues it again; the host is back.
     ours.router.down.discard("remote.test")
