@@ -14,7 +14,7 @@ case "$action" in
     if [ ! -f "$dir/PG_VERSION" ]; then
       as_postgres "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
-    as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-h 127.0.0.1 -p $port -k /tmp -F" start >/dev/null
+    as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/log" -w -o "-h 127.0.0.1 -p $port -k /tmp -F -c max_connections=600" start >/dev/null
     as_postgres "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc \
       "SELECT 1 FROM pg_database WHERE datname='benefed_test'" | grep -q 1 ||
       as_postgres "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres benefed_test
