@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, func, select
 
-from instance import summary_changes
+from instance import report_changes, summary_changes
 from instance.periods import month_key
 from instance.valuation import rates_of, value_cents
 from schema.tables import Action, Association, Rollup
@@ -195,6 +195,8 @@ def record_change(session: Session, old: ActionState | None, new: ActionState | 
         return
     apply_delta(session, state.association_id, change_delta(old, new))
     summary_changes.mark(session, (old, new))
+    months = {s.month for s in (old, new) if s is not None}
+    report_changes.mark(session, association_id=state.association_id, months=months)
 
 
 def record_changes(
@@ -214,6 +216,8 @@ def record_changes(
             changed.append(new)
     apply_delta(session, association_id, prune(totals))
     summary_changes.mark(session, changed)
+    months = {state.month for state in changed}
+    report_changes.mark(session, association_id=association_id, months=months)
 
 
 def recount(session: Session, association_id: int) -> Totals:
