@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from federation import (
     delivery,
+    delivery_queue,
     processing,
     summaries_out,
     summary_reconcile,
@@ -158,7 +159,7 @@ async def run_worker(
 def _release(db: Database, worker_id: str | None) -> None:
     # With the SQLite lock held we are the only worker: every lease is a leftover.
     with db.write() as session:
-        delivery.release_locks(session, worker_id=worker_id)
+        delivery_queue.release_locks(session, worker_id=worker_id)
 
 
 async def _loop(

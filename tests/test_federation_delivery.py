@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from federation import blocks, delivery, outbox, peers, worker
+from federation import blocks, delivery, delivery_policy, delivery_queue, outbox, peers, worker
 from schema.tables import Delivery, Follow, OutboxActivity, PeerHost, RemoteActor, User
 from schema.tables._base import utcnow
 from tests.factories import log_in, make_association, make_user, post_form
@@ -88,20 +88,22 @@ async def test_retry_schedule_walks_to_expiry_and_admin_retry(setup: Any) -> Non
     ours.router.down.add("remote.test")
     queue(ours, asso, ["http://remote.test/inbox"])
     now, waits = T0, []
-    while rows(ours)[0].state in delivery.OPEN_STATES:
+    while rows(ours)[0].state in delivery_policy.OPEN_STATES:
         claimed = await run(ours, now)
         row = rows(ours)[0]
         # Each due attempt is made, except at the deadline itself: then the row expires
         # when claimed (a dead host's probe may not be due yet: the jitter decides).
-        assert claimed == 1 or (row.state == "expired" and now - T0 == delivery.EXPIRES_AFTER)
+        assert claimed == 1 or (
+            row.state == "expired" and now - T0 == delivery_policy.EXPIRES_AFTER
+        )
         if row.state == "retrying":
             waits.append(row.next_attempt_at - now)
             assert await run(ours, row.next_attempt_at - timedelta(seconds=1)) == 0  # not yet due
             now = row.next_attempt_at
     row = rows(ours)[0]
     assert row.state == "expired" and row.finished_at == now
-    assert now - T0 == delivery.EXPIRES_AFTER
-    for wait, base in zip(waits, delivery.BACKOFF, strict=False):
+    assert now - T0 == delivery_policy.EXPIRES_AFTER
+    for wait, base in zip(waits, delivery_policy.BACKOFF, strict=False):
         assert base * 0.9 <= wait <= base * 1.1
     assert row.attempts >= 8 and len(waits) in {row.attempts - 1, row.attempts}
     assert "ConnectError" in row.last_error
@@ -163,9 +165,11 @@ async def test_retry_after_is_respected_on_429(setup: Any) -> None:
     queue(ours, asso, ["http://remote.test/inbox"])
     await run(ours, T0)
     assert rows(ours)[0].next_attempt_at == T0 + timedelta(hours=2)
-    assert delivery.retry_after("Wed, 01 Jan 2020 13:00:00 GMT", now=T0) == timedelta(hours=1)
-    assert delivery.retry_after("soon", now=T0) is None
-    assert delivery.retry_after("999999999", now=T0) == delivery.MAX_RETRY_AFTER
+    assert delivery_policy.retry_after("Wed, 01 Jan 2020 13:00:00 GMT", now=T0) == timedelta(
+        hours=1
+    )
+    assert delivery_policy.retry_after("soon", now=T0) is None
+    assert delivery_policy.retry_after("999999999", now=T0) == delivery_policy.MAX_RETRY_AFTER
 
 
 async def test_second_knock_scheme_is_remembered(setup: Any) -> None:
@@ -322,41 +326,45 @@ async def test_leases_keep_two_workers_apart(setup: Any) -> None:
     ours, _remote, asso = setup
     queue(ours, asso, [f"http://remote.test/users/{n}/inbox" for n in range(4)])
     with ours.db.write() as session:
-        first = delivery.claim_due(session, now=T0, limit=3, worker_id="one", config=ours.config)
+        first = delivery_queue.claim_due(
+            session, now=T0, limit=3, worker_id="one", config=ours.config
+        )
     with ours.db.write() as session:
-        second = delivery.claim_due(session, now=T0, limit=10, worker_id="two", config=ours.config)
+        second = delivery_queue.claim_due(
+            session, now=T0, limit=10, worker_id="two", config=ours.config
+        )
     assert len(first) == 3 and len(second) == 1
     assert {r.id for r in first}.isdisjoint({r.id for r in second})
-    later = T0 + delivery.lease(ours.config) + timedelta(seconds=1)
+    later = T0 + delivery_policy.lease(ours.config) + timedelta(seconds=1)
     with ours.db.write() as session:
-        third = delivery.claim_due(
+        third = delivery_queue.claim_due(
             session, now=later, limit=10, worker_id="three", config=ours.config
         )
     assert len(third) == 4  # the leases ran out (a worker died)
     with ours.db.write() as session:
-        assert delivery.release_locks(session, worker_id="three") == 4
+        assert delivery_queue.release_locks(session, worker_id="three") == 4
 
 
 def test_undeclared_transitions_raise() -> None:
     row = Delivery(activity_pk=1, inbox_url="x", host="x", state="sent")
     for target in ("pending", "retrying", "failed", "expired"):
-        with pytest.raises(delivery.InvalidTransition):
-            delivery.transition(row, target, now=T0)
+        with pytest.raises(delivery_policy.InvalidTransition):
+            delivery_policy.transition(row, target, now=T0)
     row.state = "pending"
-    with pytest.raises(delivery.InvalidTransition):
-        delivery.transition(row, "pending", now=T0)
-    delivery.transition(row, "retrying", now=T0)
-    delivery.transition(row, "sent", now=T0)
+    with pytest.raises(delivery_policy.InvalidTransition):
+        delivery_policy.transition(row, "pending", now=T0)
+    delivery_policy.transition(row, "retrying", now=T0)
+    delivery_policy.transition(row, "sent", now=T0)
     assert row.finished_at == T0
 
 
 def test_backoff_table_and_jitter() -> None:
-    assert delivery.backoff(1, rng=lambda: 0.5) == timedelta(minutes=1)
-    assert delivery.backoff(1, rng=lambda: 0.0) == timedelta(seconds=54)
-    assert delivery.backoff(1, rng=lambda: 1.0) == timedelta(seconds=66)
-    assert delivery.backoff(7, rng=lambda: 0.5) == timedelta(hours=24)
-    assert delivery.backoff(50, rng=lambda: 0.5) == timedelta(hours=24)
-    assert sum(delivery.BACKOFF, timedelta()) < delivery.EXPIRES_AFTER
+    assert delivery_policy.backoff(1, rng=lambda: 0.5) == timedelta(minutes=1)
+    assert delivery_policy.backoff(1, rng=lambda: 0.0) == timedelta(seconds=54)
+    assert delivery_policy.backoff(1, rng=lambda: 1.0) == timedelta(seconds=66)
+    assert delivery_policy.backoff(7, rng=lambda: 0.5) == timedelta(hours=24)
+    assert delivery_policy.backoff(50, rng=lambda: 0.5) == timedelta(hours=24)
+    assert sum(delivery_policy.BACKOFF, timedelta()) < delivery_policy.EXPIRES_AFTER
 
 
 # -- the worker loop -----------------------------------------------------------------

@@ -17,7 +17,18 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from federation import blocks, delivery, inbox, keys, outbox, peers, safe_http, verification
+from federation import (
+    blocks,
+    delivery,
+    delivery_policy,
+    delivery_queue,
+    inbox,
+    keys,
+    outbox,
+    peers,
+    safe_http,
+    verification,
+)
 from schema.tables import Delivery, InboxItem, PeerHost, RemoteActor
 from schema.tables._base import utcnow
 from tests.factories import make_association, make_user
@@ -332,13 +343,13 @@ def test_a_batch_of_results_reads_like_one_by_one(world: Any) -> None:
     queue(ours, asso, [f"http://remote.test/users/{n}/inbox" for n in range(3)])
     first, second, third = (row.id for row in deliveries(ours))
     results = [
-        (first, delivery.Outcome(status=None, error="ConnectError")),
-        (second, delivery.Outcome(status=202, scheme="rfc9421")),
-        (third, delivery.Outcome(status=503)),
-        (987654, delivery.Outcome(status=202)),  # unknown: left alone, the rest recorded
+        (first, delivery_queue.Outcome(status=None, error="ConnectError")),
+        (second, delivery_queue.Outcome(status=202, scheme="rfc9421")),
+        (third, delivery_queue.Outcome(status=503)),
+        (987654, delivery_queue.Outcome(status=202)),  # unknown: left alone, the rest recorded
     ]
     with ours.db.write() as session:
-        done = delivery.record_many(session, results, now=T0)
+        done = delivery_queue.record_many(session, results, now=T0)
     assert len(done) == 3
     states = [(row.state, row.attempts, row.last_status) for row in deliveries(ours)]
     assert states == [("retrying", 1, None), ("sent", 1, 202), ("retrying", 1, 503)]
@@ -346,8 +357,10 @@ def test_a_batch_of_results_reads_like_one_by_one(world: Any) -> None:
         peer = session.get(PeerHost, "remote.test")
     assert peer is not None
     assert (peer.consecutive_failures, peer.signature_scheme) == (1, "rfc9421")
-    with ours.db.write() as session, pytest.raises(delivery.InvalidTransition):
-        delivery.record(session, delivery_id=second, outcome=delivery.Outcome(202), now=T0)
+    with ours.db.write() as session, pytest.raises(delivery_policy.InvalidTransition):
+        delivery_queue.record(
+            session, delivery_id=second, outcome=delivery_queue.Outcome(202), now=T0
+        )
 
 
 def test_leases_cover_the_wait_behind_the_same_host(world: Any) -> None:
@@ -357,13 +370,15 @@ def test_leases_cover_the_wait_behind_the_same_host(world: Any) -> None:
     queue(ours, asso, [f"http://remote.test/users/{n}/inbox" for n in range(count)])
     queue(ours, asso, ["http://other.test/inbox"], number=2)
     with ours.db.write() as session:
-        claimed = delivery.claim_due(session, now=T0, limit=50, worker_id="w", config=ours.config)
-    base, turn = delivery.lease(ours.config), 2 * delivery.attempt_time(ours.config)
+        claimed = delivery_queue.claim_due(
+            session, now=T0, limit=50, worker_id="w", config=ours.config
+        )
+    base, turn = delivery_policy.lease(ours.config), 2 * delivery_policy.attempt_time(ours.config)
     leases = {row.inbox_url: row.locked_until for row in claimed}
     assert leases["http://other.test/inbox"] == T0 + base
     remote = [leases[f"http://remote.test/users/{n}/inbox"] for n in range(count)]
     assert remote == [T0 + base + turn * (n // per_host) for n in range(count)]
-    assert base >= 2 * delivery.attempt_time(ours.config) + timedelta(seconds=30)
+    assert base >= 2 * delivery_policy.attempt_time(ours.config) + timedelta(seconds=30)
 
 
 async def test_job_whose_lease_runs_out_is_not_sent(world: Any, monkeypatch: Any) -> None:
@@ -371,7 +386,7 @@ async def test_job_whose_lease_runs_out_is_not_sent(world: Any, monkeypatch: Any
     queue(ours, asso, ["http://remote.test/inbox"])
     claim = delivery._claim_jobs
 
-    def short_leases(*args: Any) -> list[delivery.Job]:
+    def short_leases(*args: Any) -> list[delivery_queue.Job]:
         jobs = claim(*args)
         return [dataclasses.replace(job, lease_seconds=1.0) for job in jobs]
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from federation import blocks, delivery, peers
+from federation import blocks, delivery_policy, delivery_queue, peers
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from schema.tables._base import utcnow
@@ -26,8 +26,8 @@ PAGE = "/admin/federation"
 def _page(request: Request, form: FormState | None = None, status: int = 200) -> Response:
     with services(request).db.read() as session:
         context = {
-            "counts": delivery.counts_by_state(session),
-            "problems": delivery.finished_badly(session),
+            "counts": delivery_queue.counts_by_state(session),
+            "problems": delivery_queue.finished_badly(session),
             "dead": peers.dead_hosts(session),
             "blocks": blocks.list_blocks(session),
             "form": form or FormState(),
@@ -76,10 +76,10 @@ def retry(request: Request, form: FormData) -> Response:
     """Queue an expired or failed delivery again."""
     try:
         with services(request).db.write() as session:
-            delivery.retry_delivery(
+            delivery_queue.retry_delivery(
                 session, delivery_id=request.path_params["delivery_id"], now=utcnow()
             )
-    except delivery.InvalidTransition:
+    except delivery_policy.InvalidTransition:
         raise NotFound(_("This delivery cannot be retried.")) from None
     flash(request, _("The delivery will be tried again."))
     return RedirectResponse(PAGE, status_code=303)
