@@ -35,8 +35,10 @@ def _bare(host: str) -> str:
 
 def _domain_matches(blocked: str, host: str) -> bool:
     host, blocked = host.lower(), blocked.lower()
-    if ":" in blocked and not blocked.startswith("["):
+    if _bare(blocked) != blocked:  # a port was given: that exact host and port only
         return host == blocked
+    if blocked.startswith("["):  # an IPv6 address has no subdomains
+        return _bare(host) == blocked
     bare = _bare(host)
     return bare == blocked or bare.endswith("." + blocked)
 
