@@ -16,4 +16,4 @@ echo "== tests on SQLite"
 .venv/bin/pytest -q -p no:cacheprovider -n "$workers" "$@"
 echo "== tests on PostgreSQL"
 url=$(bash scripts/postgres.sh start "$pgdir" 55432)
-BENEFED_TEST_DATABASE_URL=$url .venv/bin/pytest -q -p no:cacheprovider -m "not browser" "$@"  # one process: the concurrency tests share the server
+BENEFED_TEST_DATABASE_URL=$url .venv/bin/pytest -q -p no:cacheprovider -n "$workers" -m "not browser" "$@"
