@@ -265,6 +265,7 @@ class Run:
     writer: Writer
     minutes: tuple[int, int]
     health: LoadResult  # GET /health at 1 connection: the server's floor
+    load: tuple[float, float]  # the machine's load average before and after
 
 
 def measure_server(
@@ -275,6 +276,7 @@ def measure_server(
     kinds: set[str],
 ) -> Run:
     """Serve the instance and load each endpoint of the given kinds."""
+    load_before = os.getloadavg()[0]
     with served(seeded.instance, workers) as instance:
         browser = browser_session(instance.url, seeded.slug)
         chosen = [e for e in endpoints(seeded, browser) if e.kind in kinds]
@@ -289,7 +291,8 @@ def measure_server(
         after = total_minutes(instance.url, seeded)
         for endpoint in (e for e in chosen if e.kind not in READ_KINDS):
             lines += load(instance, endpoint, hello, seconds)
-    return Run(workers, seeded.actions, lines, writer, (before, after), health)
+    machine = (load_before, os.getloadavg()[0])
+    return Run(workers, seeded.actions, lines, writer, (before, after), health, machine)
 
 
 @dataclass(frozen=True)
@@ -360,7 +363,10 @@ def line_text(line: Line) -> str:
 def print_run(run: Run) -> None:
     """The table of one server, with what the background writer did."""
     workers = "default single worker" if run.workers == 1 else f"--workers {run.workers}"
-    print(f"\n{run.actions:,} actions, benefed serve ({workers})")
+    print(
+        f"\n{run.actions:,} actions, benefed serve ({workers}),"
+        f" load average {run.load[0]:.2f} -> {run.load[1]:.2f}"
+    )
     print(HEADER)
     for line in run.lines:
         print(line_text(line))

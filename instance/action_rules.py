@@ -12,7 +12,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import bindparam
+from sqlmodel import Session, select
 
 from instance.associations import membership_of
 from instance.errors import Forbidden, Invalid
@@ -236,6 +237,19 @@ def _duration_errors(
     return errors
 
 
+# The few columns the checks read, by entry kind: one small statement, no entity loaded.
+_ENTRY_CHECKS: dict[Any, Any] = {
+    model: select(model.association_id, model.archived, *extra).where(
+        model.id == bindparam("entry_id")
+    )
+    for model, extra in (
+        (Category, ()),
+        (Project, (Project.starts_on, Project.ends_on)),
+        (Level, ()),
+    )
+}
+
+
 def _entry_error(
     session: Session,
     model: Any,
@@ -246,7 +260,7 @@ def _entry_error(
 ) -> tuple[Any, str | None]:
     if entry_id is None:
         return None, None
-    entry = session.get(model, entry_id)
+    entry = session.exec(_ENTRY_CHECKS[model], params={"entry_id": entry_id}).first()
     if entry is None or entry.association_id != association.id:
         return None, _("Choose an entry of this association.")
     if changed and entry.archived:
@@ -277,13 +291,13 @@ def check_fields(
         )
         if message:
             errors[column] = message
-        elif isinstance(entry, Project) and ({"date", "project_id"} & changed):
+        elif model is Project and entry is not None and ({"date", "project_id"} & changed):
             errors.update(_project_errors(entry, values["date"]))
     if errors:
         raise Invalid(errors)
 
 
-def _project_errors(project: Project, day: date) -> dict[str, str]:
+def _project_errors(project: Any, day: date) -> dict[str, str]:
     if project.starts_on and day < project.starts_on:
         return {"project_id": _("This project had not started on that date.")}
     if project.ends_on and day > project.ends_on:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
 from instance import rollups
@@ -73,21 +73,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_MEMBER_CHECK = select(Membership.association_id, Membership.status).where(
+    Membership.id == bindparam("membership_id")
+)
+
+
 def _volunteer(
     session: Session, association: Association, caller: Caller, volunteer_id: int | None
-) -> Membership:
+) -> int:
+    """The membership id an action is for (oneself or, for managers, an active member)."""
     if volunteer_id is None or (caller.membership and volunteer_id == caller.membership.id):
         if caller.membership is None or caller.membership.status != "active":
             if caller.may_edit_all:
                 raise Invalid({"volunteer_id": _("Choose the volunteer.")})
             raise Forbidden(_("Only active members may record actions."))
-        return caller.membership
+        assert caller.membership.id is not None
+        return caller.membership.id
     if not caller.may_edit_all:
         raise Forbidden(_("You may only record your own actions."))
-    found = session.get(Membership, volunteer_id)
+    found = session.exec(_MEMBER_CHECK, params={"membership_id": volunteer_id}).first()
     if found is None or found.association_id != association.id or found.status != "active":
         raise Invalid({"volunteer_id": _("Choose an active member of this association.")})
-    return found
+    return volunteer_id
 
 
 def _new_values(
@@ -112,16 +119,16 @@ def _insert(
     session: Session,
     association: Association,
     caller: Caller,
-    volunteer: Membership,
+    volunteer_id: int,
     values: Mapping[str, Any],
     source: str,
 ) -> Action:
-    assert association.id is not None and volunteer.id is not None
+    assert association.id is not None
     fields = {key: value for key, value in values.items() if key != "membership_id"}
     action = Action(
         **fields,
         association_id=association.id,
-        membership_id=volunteer.id,
+        membership_id=volunteer_id,
         status="pending" if association.requires_validation else "validated",
         source=source,
         created_by_id=caller.user_id,
@@ -211,7 +218,7 @@ def create_group_actions(
     check_can_record(association, caller)
     members = _group_members(session, association, caller, volunteer_ids)
     values = _new_values(session, association, data, today, lenient)
-    actions = [_insert(session, association, caller, m, values, source) for m in members]
+    actions = [_insert(session, association, caller, m.id or 0, values, source) for m in members]
     assert association.id is not None
     rollups.record_changes(
         session, association.id, [(None, rollups.state_of(action)) for action in actions]
@@ -274,7 +281,7 @@ def update_action(
     if "membership_id" in changes:
         changes["membership_id"] = _volunteer(
             session, association, caller, changes["membership_id"]
-        ).id
+        )
     old_state, before = rollups.state_of(action), snapshot(action)
     for key, value in changes.items():
         setattr(action, key, value)

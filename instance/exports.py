@@ -1,31 +1,29 @@
 """What the exports hold: every action of a selection, or the lines of a summary.
 
-Actions are read in batches from one streaming query (``yield_per``: a server-side
-cursor on PostgreSQL, stepped rows on SQLite) with every name joined in SQL, so
-memory does not grow with the number of rows. Rows are tuples in the order of
-their columns, with raw values (minutes, cents, hundredths of a km); the writers
-of ``instance.export_formats`` turn them into text or typed cells.
+Actions are streamed in batches by ``instance.action_exports.action_batches`` (one
+query, names looked up instead of joined), so memory does not grow with the number
+of rows. Rows are tuples in the order of their columns, with raw values (minutes,
+cents, hundredths of a km); the writers of ``instance.export_formats`` turn them
+into text or typed cells.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import String, func, literal, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from instance.action_exports import BATCH, Selection, action_batches, where  # noqa: F401 (named here too)
 from instance.action_rules import Caller
 from instance.actions import ActionFilters
 from instance.errors import Forbidden, Invalid
 from instance.export_formats import Column, Document
 from instance.i18n import N_, _
 from instance.summaries import Summary
-from instance.valuation import RateUsed, euros, method_text, rates_used, value_cents
+from instance.valuation import RateUsed, euros, method_text, rates_used
 from schema.tables import Action, Association, Category, Level, Membership, Project, User
-
-BATCH = 2000
 
 ACTION_COLUMNS = (
     Column("id", N_("Number"), "integer"),
@@ -61,17 +59,6 @@ GROUP_HEADERS = {
     "level": N_("Level"),
     "volunteer": N_("Volunteer"),
 }
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which actions an export holds; built only after the caller's rights were checked."""
-
-    association_ids: tuple[int, ...]
-    filters: ActionFilters = ActionFilters()
-    membership_ids: tuple[int, ...] | None = None
-    former_member: str = "Former member"
-    names: Mapping[str, str] = field(default_factory=dict)  # what the filter ids name
 
 
 @dataclass(frozen=True)
@@ -159,108 +146,11 @@ def own_selection(session: Session, *, user: User, filters: ActionFilters) -> Se
     )
 
 
-def _where(query: Any, selection: Selection) -> Any:
-    query = query.where(col(Action.association_id).in_(selection.association_ids))
-    if selection.membership_ids is not None:
-        query = query.where(col(Action.membership_id).in_(selection.membership_ids))
-    filters = selection.filters
-    for name in ("category_id", "project_id", "level_id", "status"):
-        value = getattr(filters, name)
-        if value is not None:
-            query = query.where(getattr(Action, name) == value)
-    if filters.volunteer_id is not None:
-        query = query.where(Action.membership_id == filters.volunteer_id)
-    if filters.start is not None:
-        query = query.where(Action.date >= filters.start)
-    if filters.end is not None:
-        query = query.where(Action.date <= filters.end)
-    return query
-
-
 def count_actions(session: Session, selection: Selection) -> int:
     """How many actions the selection holds."""
     if not selection.association_ids:
         return 0
-    return int(session.exec(_where(select(func.count()).select_from(Action), selection)).one())
-
-
-def _action_query(selection: Selection) -> Any:
-    creator = aliased(User)
-    volunteer = func.coalesce(
-        func.nullif(User.display_name, ""),
-        func.nullif(User.username, ""),
-        func.nullif(Membership.label, ""),
-        literal(selection.former_member),
-    )
-    query = (
-        select(
-            Action.id,
-            Action.date,
-            Action.end_date,
-            volunteer,
-            Association.name,
-            Action.title,
-            Action.description,
-            Category.name,
-            Project.name,
-            Level.name,
-            Action.minutes,
-            Action.travel_minutes,
-            Action.distance_hundredths,
-            Action.status,
-            Action.rate_cents,
-            Association.travel_time_policy,
-            creator.username,
-            type_coerce(Action.created_at, String),
-        )
-        .join(Association, col(Association.id) == col(Action.association_id))
-        .join(Membership, col(Membership.id) == col(Action.membership_id))
-        .join(User, col(User.id) == col(Membership.user_id), isouter=True)
-        .join(Category, col(Category.id) == col(Action.category_id))
-        .join(Project, col(Project.id) == col(Action.project_id), isouter=True)
-        .join(Level, col(Level.id) == col(Action.level_id), isouter=True)
-        .join(creator, col(creator.id) == col(Action.created_by_id), isouter=True)
-    )
-    return _where(query, selection).order_by(col(Action.date), col(Action.id))
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    """An aware datetime to the second, from what the driver gives for created_at."""
-    # The column is read as plain text: SQLite gives 'YYYY-MM-DD HH:MM:SS.ffffff' in
-    # UTC, parsed here in one step (the column type's own processing costs more than
-    # the rest of a row); psycopg gives aware datetimes whatever the column type says.
-    if isinstance(value, str):
-        return datetime.fromisoformat(value[:19] + "+00:00")
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.replace(microsecond=0) if value is not None else None
-
-
-def _row(found: Sequence[Any], zone: tzinfo) -> tuple[Any, ...]:
-    *names, minutes, travel, distance, status, rate, policy, creator, created = found
-    valued = None
-    if rate is not None:
-        valued = value_cents(minutes, rate)
-        if travel and policy == "counted":
-            valued += value_cents(travel, rate)
-    stamp = _utc(created)
-    local = stamp.astimezone(zone) if stamp is not None else None
-    return (*names, minutes, minutes, travel, distance, status, valued, rate, creator, local)
-
-
-def action_batches(
-    session: Session, selection: Selection, *, zone: tzinfo, batch: int = BATCH
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The selected actions, oldest first, in lists of at most ``batch`` rows.
-
-    One query streams them (``yield_per``: stepped rows on SQLite, a server-side
-    cursor on PostgreSQL), so only one batch is ever held in memory.
-    """
-    if not selection.association_ids:
-        return
-    connection = session.connection().execution_options(yield_per=batch)
-    for part in connection.execute(_action_query(selection)).partitions():
-        yield [_row(found, zone) for found in part]
+    return int(session.exec(where(select(func.count()).select_from(Action), selection)).one())
 
 
 def valuations(session: Session, association_ids: Sequence[int]) -> list[Valuation]:

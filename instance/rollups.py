@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, exists, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, delete, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from instance import report_changes, summary_changes
 from instance.periods import month_key
 from instance.valuation import rates_of, value_cents
-from schema.tables import Action, Association, Rollup
+from schema.tables import Action, Association, Follow, Membership, NetworkLink, Rollup
 
 COUNTERS = (
     "minutes_counted",
@@ -188,15 +188,48 @@ def guard(session: Session, association_id: int, *, exclusive: bool = False) -> 
         connection.execute(_GUARDS[exclusive], {"space": LOCK_SPACE, "key": association_id})
 
 
+# Who may want to hear of a change, in one statement: members with a link from another
+# instance (hours summaries) and a network the association belongs to (reports). Both
+# are looser than the checks of summary_changes and report_changes (any state), which
+# run only when this says yes: most changes, of people and associations that are in
+# neither, cost one cheap statement instead of two joined queries.
+_LISTENERS = select(
+    exists(
+        select(Follow.id)
+        .join(Membership, col(Membership.user_id) == col(Follow.local_id))
+        .where(
+            col(Membership.id).in_(bindparam("membership_ids", expanding=True)),
+            Follow.direction == "in",
+            Follow.local_kind == "user",
+        )
+    ),
+    exists(select(NetworkLink.id).where(NetworkLink.association_id == bindparam("association_id"))),
+)
+
+
+def _note_changes(session: Session, association_id: int, states: list[ActionState]) -> None:
+    """Note the months to send again (hours summaries, network reports), when anyone listens."""
+    if not states:
+        return
+    params = {
+        "membership_ids": sorted({state.membership_id for state in states}),
+        "association_id": association_id,
+    }
+    linked, networked = session.connection().execute(_LISTENERS, params).one()
+    if linked:
+        summary_changes.mark(session, states)
+    if networked:
+        months = {state.month for state in states}
+        report_changes.mark(session, association_id=association_id, months=months)
+
+
 def record_change(session: Session, old: ActionState | None, new: ActionState | None) -> None:
     """Keep the rollups exact after one action changed (created, edited, deleted...)."""
     state = new or old
     if state is None:
         return
     apply_delta(session, state.association_id, change_delta(old, new))
-    summary_changes.mark(session, (old, new))
-    months = {s.month for s in (old, new) if s is not None}
-    report_changes.mark(session, association_id=state.association_id, months=months)
+    _note_changes(session, state.association_id, [s for s in (old, new) if s is not None])
 
 
 def record_changes(
@@ -215,9 +248,7 @@ def record_changes(
             add_state(totals, new, 1)
             changed.append(new)
     apply_delta(session, association_id, prune(totals))
-    summary_changes.mark(session, changed)
-    months = {state.month for state in changed}
-    report_changes.mark(session, association_id=association_id, months=months)
+    _note_changes(session, association_id, changed)
 
 
 def recount(session: Session, association_id: int) -> Totals:

@@ -1,5 +1,8 @@
 """Engine construction for SQLite (WAL) and PostgreSQL; nothing runs at import."""
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +54,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A larger page cache per connection (8 MB instead of 2: the rollups and the recent
+    # actions stay in it), and temporary sorting B-trees in memory.
+    cursor.execute("PRAGMA cache_size=-8000")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
@@ -70,12 +77,60 @@ def create_all(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
+class WriteTurn:
+    """Writers of one SQLite file wait their turn here rather than in SQLite's busy handler.
+
+    SQLite lets one transaction write at a time; a writer that finds the lock
+    taken sleeps (1, 2, 5, 10 ms...) and retries, so under load writers spin and
+    their latency jumps. Here they queue on a lock per process and file (threads),
+    then on an advisory file lock (worker processes), and are woken as soon as the
+    turn is free. Re-entrant in one thread (a write session opened inside another).
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._path = path
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the turn for the block."""
+        with self._lock:
+            self._depth += 1
+            try:
+                if self._depth > 1 or self._path is None:
+                    yield
+                    return
+                with open(self._path, "ab") as lock_file:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes
+                    yield
+            finally:
+                self._depth -= 1
+
+
+_TURNS: dict[str, WriteTurn] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _turn_for(engine: Engine) -> WriteTurn | None:
+    """The turn of an SQLite database (one per file in a process), None for PostgreSQL."""
+    if not is_sqlite(engine):
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return WriteTurn(None)
+    path = os.path.abspath(database) + "-writelock"
+    with _TURNS_LOCK:
+        return _TURNS.setdefault(path, WriteTurn(path))
+
+
 class Database:
     """An engine plus the two kinds of session the application opens."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._turn = _turn_for(engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -86,6 +141,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session that holds the write lock; committed on success, else rolled back."""
+        if self._turn is None:
+            with self._session() as session:
+                yield session
+            return
+        with self._turn.held(), self._session() as session:
+            yield session
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
         with Session(self._writer, expire_on_commit=False) as session:
             try:
                 yield session

@@ -16,6 +16,7 @@ from instance.errors import DomainError
 from instance.mail import Mailer
 from instance.ratelimit import RateLimiter
 from schema.db import Database, make_engine
+from web.auth import TokenUseMiddleware
 from web.errors import domain_error, http_error, server_error
 from web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
 from web.negotiation import ActivityPubNegotiation
@@ -70,6 +71,8 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
             https_only=config.secure_cookies,
         ),
         Middleware(LanguageMiddleware, config=config),
+        # Stamps an API token's last use (at most once a minute) after a read went through.
+        Middleware(TokenUseMiddleware),
     ]
     app = Starlette(
         routes=build_routes(),
