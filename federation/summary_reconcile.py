@@ -8,6 +8,11 @@ and replaces an older copy; tombstones delete; a summary we hold that is no
 longer in the collection was erased there (its association or account is gone)
 and is deleted here too. Runs when a link is accepted, on demand from the
 person's page (``reconcile_user``), and when a host marked dead answers again.
+
+A linked actor that is gone (its server answers 410 for it, or it deleted
+itself) is a deleted account: what it sent is deleted here and the link ends,
+even when its own Deletes could not be checked any more (its key had expired
+from our cache and its actor answers only a Tombstone).
 """
 
 import asyncio
@@ -34,7 +39,11 @@ MAX_ITEMS = 20_000
 
 
 class ReconcileError(Exception):
-    """The collection could not be fetched or read."""
+    """The collection could not be fetched or read (``status``: the HTTP answer, if any)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -58,7 +67,6 @@ def _links(db: Database, user_id: int, hosts: set[str] | None) -> list[tuple[int
                 Follow.local_kind == "user",
                 Follow.local_id == user_id,
                 Follow.state == "accepted",
-                col(RemoteActor.is_gone).is_(False),
             )
         )
         found = [(follow_id, remote) for follow_id, remote in session.exec(query) if follow_id]
@@ -88,7 +96,7 @@ async def fetch_collection(
     except httpx.HTTPError as error:
         raise ReconcileError(f"fetching {url} failed: {error}") from None
     if response.status_code != 200:
-        raise ReconcileError(f"{url} answered {response.status_code}")
+        raise ReconcileError(f"{url} answered {response.status_code}", response.status_code)
     if not is_activitypub_type(response.headers.get("content-type", "")):
         raise ReconcileError(f"{url} is not ActivityPub JSON")
     try:
@@ -163,10 +171,24 @@ async def reconcile_user(
     signer = await asyncio.to_thread(_signer, db, config, user_id)
     if signer is None:
         return report
-    for _follow_id, remote in links:
+    for follow_id, remote in links:
         try:
+            if remote.is_gone:
+                raise ReconcileError(f"{remote.uri} is gone", 410)
             items = await fetch_collection(client, remote, signer)
         except ReconcileError as error:
+            if await _gone(db, client, config, remote, error):
+                erased = await asyncio.to_thread(
+                    erase_gone,
+                    db,
+                    user_id=user_id,
+                    follow_id=follow_id,
+                    remote=remote,
+                    now=utcnow(),
+                )
+                report.links += 1
+                report.deleted += erased
+                continue
             log.info("reconciling summaries with %s failed: %s", remote.uri, error)
             report.failed.append(remote.uri)
             continue
@@ -181,6 +203,43 @@ async def reconcile_user(
         report.deleted += done.deleted
         report.rejected += done.rejected
     return report
+
+
+async def _gone(
+    db: Database, client: httpx.AsyncClient, config: Config, remote: RemoteActor, error: Exception
+) -> bool:
+    """True when the linked actor is gone: known so, or its server answers 410 for it now."""
+    if remote.is_gone:
+        return True
+    if not isinstance(error, ReconcileError) or error.status not in {404, 410}:
+        return False
+    try:
+        await remote_actors.fetch_actor(db, client, config, remote.uri, force=True)
+    except remote_actors.RemoteActorGone:
+        return True
+    except (remote_actors.RemoteActorError, httpx.HTTPError):
+        return False
+    return False
+
+
+def erase_gone(
+    db: Database, *, user_id: int, follow_id: int, remote: RemoteActor, now: datetime
+) -> int:
+    """The linked account is deleted: delete what it sent to the person, end the link; how many."""
+    with db.write() as session:
+        held = select(ReceivedSummary).where(
+            ReceivedSummary.user_id == user_id,
+            ReceivedSummary.subject_uri == remote.uri,
+            col(ReceivedSummary.deleted).is_(False),
+        )
+        rows = list(session.exec(held))
+        for row in rows:
+            summaries_in.tombstone(session, row, now=now)
+        link = session.get(Follow, follow_id)
+        if link is not None and link.state in {"pending", "accepted"}:
+            link.state, link.updated_at = "ended", now
+            session.add(link)
+    return len(rows)
 
 
 def _linked_by(db: Database, actor: str) -> list[tuple[int, str]]:

@@ -351,7 +351,7 @@ async def test_the_page_shows_remote_associations_with_their_proof(
         db, world.volunteer, doubtful, {f"{year}-02": 30}, proof_status="the proof does not match"
     )
     await sign_in(client, world.volunteer)
-    page = await client.get("/me/hours/all")
+    page = await client.get("/me/hours")
     assert page.status_code == 200
     html = page.text
     assert SCRIPT not in html and "Amis &lt;script&gt;" in html
@@ -363,21 +363,69 @@ async def test_the_page_shows_remote_associations_with_their_proof(
     assert html.count('<svg class="chart" role="img"') == 2
     assert f"/me/hours/attestation.pdf?from={year}-01&amp;to={year}-12" in html
     assert "/me/hours/attestation.json" in html and 'href="/verify"' in html
-    last_year = await client.get("/me/hours/all", params={"preset": "last_year"})
+    assert f"/me/hours/export.csv?from={year}-01&amp;to={year}-12" in html
+    last_year = await client.get("/me/hours", params={"preset": "last_year"})
     assert re.search(r'id="total-hours">0 min<', last_year.text)
-    custom = await client.get("/me/hours/all", params={"from": f"{year}-02", "to": f"{year}-02"})
+    custom = await client.get("/me/hours", params={"from": f"{year}-02", "to": f"{year}-02"})
     assert re.search(r'id="total-hours">30 min<', custom.text)
-    wrong = await client.get("/me/hours/all", params={"from": "2024-13", "to": SCRIPT})
+    wrong = await client.get("/me/hours", params={"from": "2024-13", "to": SCRIPT})
     assert wrong.status_code == 200 and "Enter a month like 2024-05." in wrong.text
     assert SCRIPT not in wrong.text
-    old_page = await client.get("/me/hours", params={"preset": "this_month"})
-    assert 'href="/me/hours/all"' in old_page.text
+
+
+async def test_the_page_has_what_the_former_one_had(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    world = make_world(db, requires_validation=True)
+    this_month = f"{today():%Y-%m}"
+    record(db, world, user=world.manager, minutes=600)  # someone else's time
+    await sign_in(client, world.volunteer)
+    empty = await client.get("/me/hours", params={"preset": "this_month"})
+    assert re.search(r'id="total-hours">0 min<', empty.text)
+    assert world.association.name in empty.text  # an active membership shows, even empty
+    record(db, world, minutes=45, date=today())  # awaiting validation: not counted
+    issuer = Issuer(name="Les Amis de Bé")
+    remote_hours(db, world.volunteer, issuer, {this_month: 90})
+    page = await client.get("/me/hours", params={"preset": "this_month"})
+    html = page.text
+    assert re.search(r'id="total-hours">1 h 30<', html)
+    assert re.search(r'id="total-actions">2<', html)  # the remote summary counted 2 actions
+    assert re.search(r'id="total-pending">45 min<', html)
+    assert 'aria-current="true">This month<' in html
+    assert "Accueil des bénévoles ☕: 1 h 30" in html  # the remote association's categories
+    assert f'href="/associations/{world.association.slug}/actions"' in html
+    assert 'href="/me/actions"' in html and "Printable version" in html
+    printable = await client.get(
+        "/me/hours", params={"from": this_month, "to": this_month, "print": "1"}
+    )
+    assert printable.status_code == 200 and 'action="/me/hours/refresh"' not in printable.text
+    assert "This month</a>" not in printable.text
+    days = await client.get(  # the former page's links gave days: their months are shown
+        "/me/hours",
+        params={"preset": "custom", "from": f"{this_month}-01", "to": f"{this_month}-28"},
+    )
+    assert re.search(r'id="total-hours">1 h 30<', days.text)
+    assert "Enter a month" not in days.text
+
+
+async def test_the_former_address_moved_here_for_good(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    moved = await client.get("/me/hours/all", params={"preset": "last_year"})
+    assert moved.status_code == 301 and moved.headers["location"] == "/me/hours?preset=last_year"
+    bare = await client.get("/me/hours/all")
+    assert bare.status_code == 301 and bare.headers["location"] == "/me/hours"
+    export = await client.get("/me/hours/all/export.csv", params={"from": "2024-01"})
+    assert export.status_code == 301
+    assert export.headers["location"] == "/me/hours/export.csv?from=2024-01"
+    odd = await client.get("/me/hours/all", params={"q": SCRIPT})
+    assert odd.status_code == 301 and "<script>" not in odd.headers["location"]
 
 
 async def test_the_page_needs_an_account(client: httpx.AsyncClient, db: Database) -> None:
     for path in (
-        "/me/hours/all",
-        "/me/hours/all/export.csv",
+        "/me/hours",
+        "/me/hours/export.csv",
         "/me/hours/attestation.pdf",
         "/me/hours/attestation.json",
     ):
@@ -391,9 +439,7 @@ async def test_exports_of_the_combined_months(client: httpx.AsyncClient, db: Dat
     issuer = Issuer(name='=HYPERLINK("x")')
     remote_hours(db, world.volunteer, issuer, {"2024-05": 90, "2024-06": 30})
     await sign_in(client, world.volunteer)
-    answer = await client.get(
-        "/me/hours/all/export.csv", params={"from": "2024-01", "to": "2024-12"}
-    )
+    answer = await client.get("/me/hours/export.csv", params={"from": "2024-01", "to": "2024-12"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
     assert 'filename="' in answer.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
@@ -415,15 +461,15 @@ async def test_exports_of_the_combined_months(client: httpx.AsyncClient, db: Dat
         "Recorded on this instance",
     ] in rows
     assert rows[-1][:5] == ["Total", "", "", "180", "3.00"]
-    as_json = await client.get("/me/hours/all/export.json", params={"from": "2024-06"})
+    as_json = await client.get("/me/hours/export.json", params={"from": "2024-06"})
     data = as_json.json()
     assert data["meta"]["from"] == "2024-06" and data["rows"][-1]["minutes"] == 30
     for fmt, kind in (("ods", "opendocument"), ("xlsx", "spreadsheetml")):
-        sheet = await client.get(f"/me/hours/all/export.{fmt}")
+        sheet = await client.get(f"/me/hours/export.{fmt}")
         assert sheet.status_code == 200 and kind in sheet.headers["content-type"]
         assert sheet.content[:2] == b"PK"
-    assert (await client.get("/me/hours/all/export.pdf")).status_code == 404
-    bad = await client.get("/me/hours/all/export.csv", params={"from": "2024-99"})
+    assert (await client.get("/me/hours/export.pdf")).status_code == 404
+    bad = await client.get("/me/hours/export.csv", params={"from": "2024-99"})
     assert bad.status_code == 422
 
 
@@ -479,18 +525,18 @@ async def test_refresh_fetches_the_summaries_again(tmp_path: Path) -> None:
 
     async with home.browser() as browser:
         await sign_in(browser, user)
-        token = csrf_from((await browser.get("/me/hours/all")).text)
+        token = csrf_from((await browser.get("/me/hours")).text)
         alone = await browser.post("/me/hours/refresh", data={"csrf_token": token})
-        assert alone.status_code == 303 and alone.headers["location"] == "/me/hours/all"
-        assert "not linked to another instance" in (await browser.get("/me/hours/all")).text
+        assert alone.status_code == 303 and alone.headers["location"] == "/me/hours"
+        assert "not linked to another instance" in (await browser.get("/me/hours")).text
         _link(home.db, user, remote)
         down = await browser.post("/me/hours/refresh", data={"csrf_token": token})
         assert down.status_code == 303
-        assert "could not be reached: b.test" in (await browser.get("/me/hours/all")).text
+        assert "could not be reached: b.test" in (await browser.get("/me/hours")).text
         router.add("b.test", httpx.MockTransport(serve))
         done = await browser.post("/me/hours/refresh", data={"csrf_token": token})
         assert done.status_code == 303
-        page = (await browser.get("/me/hours/all", params={"preset": "all_time"})).text
+        page = (await browser.get("/me/hours", params={"preset": "all_time"})).text
         assert "are up to date" in page and "Les Amis de Bé" in page and "Verified" in page
         assert f"{remote}/summaries" in served
         refused = await browser.post("/me/hours/refresh", data={"csrf_token": "forged"})

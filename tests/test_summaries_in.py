@@ -25,14 +25,16 @@ from federation import (
     summary_reconcile,
     urls,
 )
-from instance import actions, associations
+from instance import account_data, actions, associations
 from schema.tables import (
     Action,
     Association,
     Follow,
+    Handle,
     InboxItem,
     PeerHost,
     ReceivedSummary,
+    RemoteActor,
     SentSummary,
     User,
 )
@@ -426,6 +428,46 @@ async def test_a_host_back_from_the_dead_is_reconciled(pair: Pair) -> None:
     assert only_received(pair).minutes == 60
     with pair.a.db.read() as session:
         assert session.get(PeerHost, "b.test").revived_at is None
+
+
+async def test_reconciliation_erases_what_a_deleted_account_sent(pair: Pair) -> None:
+    record(pair.b.db, pair.world, minutes=60)
+    await settle(pair.a, pair.b)
+    with pair.b.db.write() as session:  # her name is kept on B (quick_user takes none)
+        session.add(Handle(name=pair.volunteer.username, kind="user"))
+    with pair.b.db.write() as session:  # deleted on B; its Deletes never reach A
+        account_data.delete_account(session, user=pair.volunteer, password="correct horse battery")
+    assert len(received(pair.a.db)) == 1
+    report = await reconcile(pair)
+    assert (report.links, report.deleted, report.failed) == (1, 1, [])
+    assert received(pair.a.db) == [] and len(received(pair.a.db, deleted=True)) == 1
+    with pair.a.db.read() as session:
+        assert session.get(Follow, pair.link_id).state == "ended"
+    assert await reconcile(pair) == summary_reconcile.Report()  # the link is over
+
+
+async def test_a_404_from_an_account_still_there_erases_nothing(pair: Pair) -> None:
+    record(pair.b.db, pair.world, minutes=60)
+    await settle(pair.a, pair.b)
+    with pair.b.db.write() as session:  # her actor is off on B (without the Reject reaching A)
+        user = session.get(User, pair.volunteer.id)
+        user.federation_enabled = False
+        session.add(user)
+    report = await reconcile(pair)
+    assert report.failed == [f"http://b.test/users/{pair.volunteer.username}"]
+    assert report.deleted == 0 and only_received(pair).minutes == 60
+
+
+async def test_a_linked_actor_known_gone_is_erased_without_asking(pair: Pair) -> None:
+    record(pair.b.db, pair.world, minutes=60)
+    await settle(pair.a, pair.b)
+    with pair.a.db.write() as session:  # it deleted itself (a Delete of the actor)
+        actor = session.exec(select(RemoteActor).where(RemoteActor.type == "Person")).one()
+        actor.is_gone = True
+        session.add(actor)
+    pair.a.router.down.add("b.test")
+    report = await reconcile(pair)
+    assert (report.deleted, report.failed) == (1, []) and received(pair.a.db) == []
 
 
 async def test_an_accept_reconciles_at_once(pair: Pair) -> None:

@@ -172,9 +172,9 @@ def test_my_hours_and_the_check_in_a_real_browser(live, chromium, tmp_path: Path
         store_issuer(db, issuer)
         context = chromium.new_context(**PHONE, locale="en-GB", accept_downloads=True)
         page = context.new_page()
-        log_in(page, instance.url, world.volunteer, "/me/hours/all")
-        page.wait_for_url("**/me/hours/all")
-        assert page.locator("h1").inner_text() == "My hours everywhere"
+        log_in(page, instance.url, world.volunteer, "/me/hours")
+        page.wait_for_url("**/me/hours")
+        assert page.locator("h1").inner_text() == "My hours"
         assert page.locator("svg.chart").count() == 2
         assert page.get_by_text("Les Amis de Bé").first.is_visible()
         screenshot(page, "hours-everywhere-phone")

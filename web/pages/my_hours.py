@@ -1,15 +1,20 @@
-"""Pages: my hours everywhere (this instance and the others), exports and attestations.
+"""Pages: "My hours", everywhere (this instance and the others), exports and attestations.
 
-The page joins local associations and the summaries other instances sent, with
-the proof status of each, the same charts as the statistics pages, exports of
-the months and the attestation (PDF for people, JSON bundle for checking).
+``/me/hours`` joins local associations and the summaries other instances sent,
+with the proof status of each, the same charts as the statistics pages, the
+actions, time awaiting validation and categories of each association, exports
+of the months and the attestation (PDF for people, JSON bundle for checking).
+``/me/hours/all``, its former address, redirects there.
 """
 
+import json
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,11 +22,12 @@ from starlette.routing import Route
 
 from federation.safe_http import host_of
 from federation.summary_reconcile import reconcile_user
-from instance import person_hours
+from instance import person_hours, summaries
 from instance.errors import Invalid
 from instance.i18n import _
-from instance.periods import PRESET_LABELS
-from instance.person_hours import CombinedHours, MonthRange, month_label, proof_text
+from instance.periods import FIRST_DATE, PRESET_LABELS, Period, month_end, parse_month
+from instance.person_hours import CombinedHours, HoursLine, MonthRange, month_label, proof_text
+from schema.tables import ReceivedSummary, User
 from web import charts, csrf
 from web.activitypub._client import federation_client
 from web.api.actions import today_for
@@ -29,12 +35,14 @@ from web.api.exports import file_name, read_format, streamed
 from web.api.hours import bundle_response, pdf_response
 from web.auth import current_user, login_redirect, login_required
 from web.flash import flash
+from web.pages.action_lists import my_memberships
 from web.services import services
 from web.templating import render
 
-BASE = "/me/hours/all"
+BASE = "/me/hours"
+FORMER = "/me/hours/all"
 EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))
-PRESETS = ("this_year", "last_year", "all_time")
+PRESETS = ("this_month", "this_year", "last_year", "all_time")
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,9 @@ class Chosen:
 
 
 def preset_months(preset: str, today: date) -> MonthRange:
-    """The months of a preset: this year, last year or every month."""
+    """The months of a preset: this month, this year, last year or every month."""
+    if preset == "this_month":
+        return MonthRange(f"{today:%Y-%m}", f"{today:%Y-%m}")
     if preset == "last_year":
         return MonthRange(f"{today.year - 1:04d}-01", f"{today.year - 1:04d}-12")
     if preset == "all_time":
@@ -55,10 +65,17 @@ def preset_months(preset: str, today: date) -> MonthRange:
     return MonthRange(f"{today.year:04d}-01", f"{today.year:04d}-12")
 
 
+def _month_of(value: str) -> str:
+    """A month as typed; a day (YYYY-MM-DD, as the former page's links had) gives its month."""
+    if len(value) == 10 and value[4] == "-" and value[7] == "-" and value[8:].isdigit():
+        return value[:7]
+    return value
+
+
 def chosen_months(request: Request) -> Chosen:
     """The months of ?preset= or ?from=YYYY-MM&to=YYYY-MM (this year by default)."""
     params = request.query_params
-    start, end = params.get("from", "")[:20], params.get("to", "")[:20]
+    start, end = _month_of(params.get("from", "")[:20]), _month_of(params.get("to", "")[:20])
     preset = params.get("preset", "")[:20]
     today = today_for(request)
     if preset in PRESETS or not (start or end):
@@ -70,8 +87,12 @@ def chosen_months(request: Request) -> Chosen:
         return Chosen(preset_months("this_year", today), "this_year", error.errors)
 
 
+def _range(months: MonthRange) -> dict[str, str]:
+    return {k: v for k, v in (("from", months.first), ("to", months.last)) if v}
+
+
 def _query(months: MonthRange) -> str:
-    return urlencode({k: v for k, v in (("from", months.first), ("to", months.last)) if v})
+    return urlencode(_range(months))
 
 
 def _with_query(path: str, months: MonthRange) -> str:
@@ -98,18 +119,105 @@ def _charts(combined: CombinedHours) -> dict[str, Any]:
     }
 
 
-def page_context(request: Request, chosen: Chosen, combined: CombinedHours) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Details:
+    """What the figures of one association add: actions, time awaiting validation, categories."""
+
+    actions: int = 0
+    pending_minutes: int = 0
+    categories: tuple[tuple[str, int], ...] = ()
+
+
+def _categories(raw: str) -> list[tuple[str, int]]:
+    """(name, minutes) of a received summary's categories (as checked when it came)."""
+    try:
+        found = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    entries = found if isinstance(found, list) else []
+    return [
+        (str(entry.get("name", "")), entry["minutes"])
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("minutes"), int)
+    ]
+
+
+def _ordered(minutes_by_name: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    kept = [(name, minutes) for name, minutes in minutes_by_name.items() if minutes]
+    return tuple(sorted(kept, key=lambda item: (-item[1], item[0].lower())))
+
+
+def remote_details(rows: list[ReceivedSummary]) -> dict[str, Details]:
+    """Actions, pending time and categories of each remote association (by its actor)."""
+    grouped: dict[str, list[ReceivedSummary]] = defaultdict(list)
+    for row in rows:
+        grouped[row.issuer_uri].append(row)
+    found = {}
+    for issuer, items in grouped.items():
+        by_name: dict[str, int] = defaultdict(int)
+        for row in items:
+            for name, minutes in _categories(row.categories):
+                by_name[name] += minutes
+        found[issuer] = Details(
+            actions=sum(row.actions for row in items),
+            pending_minutes=sum(row.pending_minutes for row in items),
+            categories=_ordered(by_name),
+        )
+    return found
+
+
+def month_period(months: MonthRange, today: date) -> Period:
+    """The days of a range of months (open ends: the first possible day, this month's end)."""
+    start = parse_month(months.first) if months.first else FIRST_DATE
+    end = month_end(parse_month(months.last)) if months.last else month_end(today)
+    return Period(start, max(start, end))
+
+
+def local_details(session: Session, user: User, period: Period) -> dict[str, Details]:
+    """Actions, pending time and categories of each association here (by its slug)."""
+    found = {}
+    for membership, association in my_memberships(session, user):
+        kinds = summaries.volunteer_summary(
+            session, membership=membership, period=period, group_by="category"
+        )
+        by_name = {group.label: group.figures.minutes for group in kinds.groups}
+        found[association.slug] = Details(
+            actions=kinds.total.actions,
+            pending_minutes=kinds.total.pending_minutes,
+            categories=_ordered(by_name),
+        )
+    return found
+
+
+def details_of(line: HoursLine, local: dict[str, Details], remote: dict[str, Details]) -> Details:
+    """The details of one line of the page."""
+    return (remote.get(line.issuer_uri) if line.remote else local.get(line.slug)) or Details()
+
+
+def page_context(
+    request: Request,
+    chosen: Chosen,
+    combined: CombinedHours,
+    details: list[Details] | None = None,
+) -> dict[str, Any]:
     """What the page shows."""
     months = chosen.months
+    found = details if details is not None else [Details() for _line in combined.lines]
     return {
         "chosen": chosen,
         "base": BASE,
+        "printable": request.query_params.get("print") == "1",
+        "printable_href": f"{BASE}?{urlencode({**_range(months), 'print': '1'})}",
+        "total_actions": sum(item.actions for item in found),
+        "total_pending": sum(item.pending_minutes for item in found),
         "presets": [
             (f"{BASE}?preset={name}", _(PRESET_LABELS[name]), chosen.preset == name)
             for name in PRESETS
         ],
         "combined": combined,
-        "lines": [(line, proof_text(line)) for line in combined.lines],
+        "lines": [
+            (line, proof_text(line), item) for line, item in zip(combined.lines, found, strict=True)
+        ],
         "month_rows": [(month_label(m), minutes) for m, minutes in combined.by_month],
         "month_label": month_label,
         "exports": [
@@ -123,7 +231,7 @@ def page_context(request: Request, chosen: Chosen, combined: CombinedHours) -> d
 
 
 @login_required
-def all_hours(request: Request) -> Response:
+def my_hours(request: Request) -> Response:
     """My hours in every association, here and on other instances."""
     user = current_user(request)
     assert user is not None
@@ -133,7 +241,18 @@ def all_hours(request: Request) -> Response:
         combined = person_hours.combined_hours(
             session, user=user, domain=found.config.domain, months=chosen.months
         )
-    return render(request, "hours/all.html", page_context(request, chosen, combined))
+        rows = person_hours.received_summaries(session, user=user, months=chosen.months)
+        local = local_details(session, user, month_period(chosen.months, today_for(request)))
+    remote = remote_details(rows)
+    details = [details_of(line, local, remote) for line in combined.lines]
+    return render(request, "hours/mine.html", page_context(request, chosen, combined, details))
+
+
+def moved(request: Request) -> Response:
+    """The former addresses (/me/hours/all...): permanently moved, the query string kept."""
+    path = request.url.path.replace(FORMER, BASE, 1)
+    query = request.url.query
+    return RedirectResponse(f"{path}?{query}" if query else path, status_code=301)
 
 
 def _strict_months(request: Request) -> MonthRange:
@@ -198,8 +317,10 @@ async def refresh(request: Request) -> Response:
 
 
 routes = [
-    Route(BASE, all_hours, methods=["GET"]),
+    Route(BASE, my_hours, methods=["GET"]),
     Route(BASE + "/export.{fmt}", hours_export, methods=["GET"]),
+    Route(FORMER, moved, methods=["GET"]),
+    Route(FORMER + "/export.{fmt}", moved, methods=["GET"]),
     Route("/me/hours/attestation.pdf", attestation_pdf, methods=["GET"]),
     Route("/me/hours/attestation.json", attestation_json, methods=["GET"]),
     Route("/me/hours/refresh", refresh, methods=["POST"]),

@@ -29,7 +29,7 @@ from web import charts
 from web.api.actions import association_for, today_for
 from web.api.exports import file_name, read_format, stream_actions, streamed
 from web.auth import current_user, login_required
-from web.pages.action_lists import export_links, my_memberships
+from web.pages.action_lists import export_links
 from web.pages.actions import manage_links
 from web.services import services
 from web.templating import render
@@ -143,76 +143,6 @@ def association_stats(request: Request) -> Response:
         **figures,
     }
     return render(request, "stats/association.html", context)
-
-
-@dataclass(frozen=True)
-class MyAssociation:
-    """A person's figures in one association over the period."""
-
-    association: Association
-    total: Figures
-    categories: list[tuple[str, int]]
-
-
-@login_required
-def my_hours(request: Request) -> Response:
-    """My hours, per association and in total, over a period."""
-    user = current_user(request)
-    assert user is not None
-    chosen = chosen_period(request)
-    mine: list[MyAssociation] = []
-    by_month: dict[str, int] = defaultdict(int)
-    with services(request).db.read() as session:
-        for membership, association in my_memberships(session, user):
-            months = summaries.volunteer_summary(
-                session, membership=membership, period=chosen.period, group_by="month"
-            )
-            kinds = summaries.volunteer_summary(
-                session, membership=membership, period=chosen.period, group_by="category"
-            )
-            if not (months.total.actions or months.total.pending_actions):
-                if membership.status != "active":
-                    continue
-            for group in months.groups:
-                by_month[str(group.key)] += group.figures.minutes
-            rows = [(group.label, group.figures.minutes) for group in kinds.groups]
-            mine.append(MyAssociation(association, months.total, rows))
-    month_list = [(key, Figures(minutes=value)) for key, value in sorted(by_month.items())]
-    months = _trim(month_list)
-    per_association = [(item.association.name, item.total.minutes) for item in mine]
-    context = {
-        "chosen": chosen,
-        "presets": preset_links("/me/hours", chosen),
-        "base": "/me/hours",
-        "printable": request.query_params.get("print") == "1",
-        "mine": mine,
-        "months": months,
-        "total": _sum(mine),
-        **_charts(months, per_association),
-    }
-    context["group_chart"] = charts.bar_chart(
-        _("Hours by association"),
-        _("Validated hours in each association; the table next to it gives the figures."),
-        charts.hours_points(per_association),
-    )
-    return render(request, "stats/mine.html", context)
-
-
-def _trim(rows: list[tuple[str, Figures]]) -> list[tuple[str, Figures]]:
-    while rows and not rows[0][1].minutes:
-        rows.pop(0)
-    return rows
-
-
-def _sum(mine: list[MyAssociation]) -> Figures:
-    return Figures(
-        minutes=sum(item.total.minutes for item in mine),
-        actions=sum(item.total.actions for item in mine),
-        pending_minutes=sum(item.total.pending_minutes for item in mine),
-        pending_actions=sum(item.total.pending_actions for item in mine),
-        travel_minutes=sum(item.total.travel_minutes for item in mine),
-        distance_hundredths=sum(item.total.distance_hundredths for item in mine),
-    )
 
 
 def _year(request: Request) -> int:
@@ -337,7 +267,6 @@ routes = [
     Route("/associations/{slug}/actions/export.{fmt}", actions_export, methods=["GET"]),
     Route("/associations/{slug}/stats/export.{fmt}", stats_export, methods=["GET"]),
     Route("/me/actions/export.{fmt}", my_export, methods=["GET"]),
-    Route("/me/hours", my_hours, methods=["GET"]),
     Route("/associations/{slug}/stats", association_stats, methods=["GET"]),
     Route("/associations/{slug}/stats/accounting", accounting, methods=["GET"]),
     Route("/associations/{slug}/stats/accounting.csv", accounting_csv, methods=["GET"]),
