@@ -541,7 +541,7 @@ def test_the_schema_validator_names_every_problem() -> None:
     assert "$.minutesByCategory[0].name: too short" in found
     assert "$: proof is missing" in found
     with pytest.raises(KeyError):
-        load_schema("network-report")
+        load_schema("no-such-type")
     with pytest.raises(validation.SchemaError) as caught:
         validation.validate("hours-summary", [])
     assert caught.value.errors == ["$: must be of type object"]

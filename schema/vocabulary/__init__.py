@@ -3,9 +3,8 @@
 The namespace IRI never depends on the serving host; every document we write
 inlines the terms (``CONTEXT``), so no context is ever fetched. Each instance
 also serves a copy of the context and of the schemas for people to read
-(``/ns/benefed.jsonld``, ``/ns/hours-summary.schema.json``). Other types of a
-later issue (``NetworkReport``, ``ReferenceCategories``) add their terms to
-``benefed.jsonld`` and their own ``<name>.schema.json`` here.
+(``/ns/benefed.jsonld``, ``/ns/hours-summary.schema.json``,
+``/ns/network-report.schema.json``).
 """
 
 import json
@@ -18,7 +17,11 @@ CONTEXT_URL = "https://w3id.org/benefed/ns"
 AS2_CONTEXT = "https://www.w3.org/ns/activitystreams"
 DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v2"
 HOURS_SUMMARY = "HoursSummary"
-SCHEMAS = {"hours-summary": "hours_summary.schema.json"}
+NETWORK_REPORT = "NetworkReport"
+SCHEMAS = {
+    "hours-summary": "hours_summary.schema.json",
+    "network-report": "network_report.schema.json",
+}
 
 _HERE = Path(__file__).parent
 

@@ -113,6 +113,18 @@ def validate(name: str, document: Any) -> None:
         raise SchemaError(errors)
 
 
+def validate_network_report(document: Any) -> None:
+    """Check a NetworkReport object against its schema; SchemaError says why not.
+
+    Besides the schema: each reference key appears once in minutesByCategory.
+    """
+    validate("network-report", document)
+    assert isinstance(document, dict)
+    keys = [item["key"] for item in document.get("minutesByCategory", [])]
+    if len(keys) != len(set(keys)):
+        raise SchemaError(["$.minutesByCategory: a key appears twice"])
+
+
 @lru_cache(maxsize=8)
 def _loaded(name: str) -> dict[str, Any]:
     return load_schema(name)

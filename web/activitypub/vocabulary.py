@@ -32,7 +32,13 @@ def hours_summary_schema(request: Request) -> Response:
     return _json(vocabulary.load_schema("hours-summary"), "application/schema+json")
 
 
+def network_report_schema(request: Request) -> Response:
+    """The JSON Schema of a NetworkReport."""
+    return _json(vocabulary.load_schema("network-report"), "application/schema+json")
+
+
 routes = [
     Route("/ns/benefed.jsonld", context, methods=["GET", "HEAD"]),
     Route("/ns/hours-summary.schema.json", hours_summary_schema, methods=["GET", "HEAD"]),
+    Route("/ns/network-report.schema.json", network_report_schema, methods=["GET", "HEAD"]),
 ]
