@@ -10,6 +10,7 @@ Every answer is an activity queued in the caller's transaction.
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exists
 from sqlmodel import Session, col, func, select
 
 from federation import actor_keys, outbox, urls
@@ -17,7 +18,7 @@ from instance.associations import membership_of, require_permission
 from instance.config import Config
 from instance.errors import Conflict, Forbidden, NotFound
 from instance.i18n import _
-from schema.tables import Association, Follow, RemoteActor, User
+from schema.tables import Association, Follow, NetworkMember, RemoteActor, User
 from schema.tables._base import utcnow
 
 AS2_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -116,9 +117,15 @@ def receive_follow(
     return follow
 
 
+def _joins_a_network(session: Session, follow_id: int) -> bool:
+    """True when the follow is a request to join a network (answered on its members page)."""
+    query = select(NetworkMember.id).where(NetworkMember.follow_id == follow_id)
+    return session.exec(query.limit(1)).first() is not None
+
+
 def _incoming(session: Session, follow_id: int) -> tuple[Follow, RemoteActor]:
     follow = session.get(Follow, follow_id)
-    if follow is None or follow.direction != "in":
+    if follow is None or follow.direction != "in" or _joins_a_network(session, follow_id):
         raise NotFound(_("No such follow request."))
     remote = session.get(RemoteActor, follow.remote_actor_id)
     if remote is None:
@@ -168,12 +175,18 @@ def reject_follower(session: Session, *, config: Config, follow_id: int, by: Use
 
 
 def follow_requests(session: Session, *, kind: str, owner_id: int | None) -> list[Follow]:
-    """Incoming follows waiting for an answer, oldest first."""
+    """Incoming follows waiting for an answer, oldest first.
+
+    Requests to join a network are not among them: the network's managers answer
+    those on its members page, which also makes the member active.
+    """
+    joining = exists().where(NetworkMember.follow_id == Follow.id)
     query = select(Follow).where(
         Follow.direction == "in",
         Follow.state == "pending",
         Follow.local_kind == kind,
         Follow.local_id == owner_id,
+        ~joining,
     )
     return list(session.exec(query.order_by(col(Follow.created_at))))
 

@@ -34,6 +34,7 @@ ACTOR_TYPES = frozenset({"Person", "Group", "Organization", "Application", "Serv
 FORBIDDEN_KEYWORDS = frozenset({"@graph", "@included", "@reverse"})
 MAX_DEPTH = 32
 MAX_TEXT = 255
+MAX_REFERENCE_CATEGORIES = 200
 
 
 class RemoteActorError(Exception):
@@ -176,6 +177,24 @@ def parse_assertion_methods(uri: str, value: Any) -> list[dict[str, str]]:
     return found
 
 
+def network_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """What a network publishes (isNetwork, threshold, referenceCategories), kept as sent.
+
+    federation/network_terms.py reads and checks them from the stored copy.
+    """
+    if document.get("isNetwork") is not True:
+        return {}
+    kept: dict[str, Any] = {"isNetwork": True, "threshold": document.get("threshold")}
+    listed = document.get("referenceCategories")
+    items = listed.get("items") if isinstance(listed, dict) else None
+    if isinstance(items, list):
+        kept["referenceCategories"] = {
+            "type": "ReferenceCategories",
+            "items": items[:MAX_REFERENCE_CATEGORIES],
+        }
+    return kept
+
+
 def actor_fields(uri: str, document: dict[str, Any]) -> dict[str, Any]:
     """The RemoteActor columns of a checked actor document (RemoteActorError if not an actor)."""
     kind = _first_type(document)
@@ -201,6 +220,7 @@ def actor_fields(uri: str, document: dict[str, Any]) -> dict[str, Any]:
         "publicKey": public_key,
         "assertionMethod": parse_assertion_methods(uri, document.get("assertionMethod")),
     }
+    stored.update(network_fields(document))
     return {
         "uri": uri,
         "host": host_of(uri),

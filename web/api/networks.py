@@ -1,8 +1,8 @@
 """API: a network's profile, reference categories, requests to join and members.
 
-Decisions on requests return the member row; answering the association over
-ActivityPub (Accept, Reject, end of membership) is federation's part, called
-from here once it exists (see instance/network_members.py).
+Decisions on requests go through federation/network_requests.py, which
+changes the member's status and answers the association over ActivityPub
+(Accept, or Reject for a refusal and for the end of a membership).
 """
 
 from typing import Any
@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from federation import network_requests
 from federation.urls import actor_uri
 from instance import network_members, networks
 from instance.errors import Invalid
@@ -247,14 +248,12 @@ def _decide(request: Request, data: dict[str, Any], decision: str, member_id: in
         return found
     network, user = found
     check_fields(data, ())
-    decide = {
-        "accept": network_members.accept_request,
-        "refuse": network_members.refuse_request,
-        "remove": network_members.remove_member,
-    }[decision]
+    config = services(request).config
     with services(request).db.write() as session:
         member = network_members.get_member(session, network=network, member_id=member_id)
-        decide(session, network=network, member=member, by=user)
+        network_requests.decide(
+            session, config=config, network=network, member=member, by=user, decision=decision
+        )
     if decision == "remove":
         return Response(status_code=204)
     return JSONResponse(request_json(member))

@@ -3,8 +3,8 @@
 A network is an association, so its pages live under /associations/{slug}/network.
 The public page lists the member associations (wherever they are hosted, the
 anonymous ones unnamed) with the network's totals and a link to its open data.
-Decisions on requests only change statuses here; answering the association over
-ActivityPub is federation's part (see instance/network_members.py).
+Decisions on requests go through federation/network_requests.py: the status
+changes and the association gets an Accept or a Reject.
 """
 
 from typing import Any
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from federation import network_requests
 from instance import network_dashboard, network_members, networks
 from instance.errors import Conflict, Invalid
 from instance.i18n import _
@@ -286,11 +287,6 @@ def manager_line(member: NetworkMember) -> dict[str, Any]:
 
 def _decide(request: Request, param: str, decision: str) -> Response:
     network, _membership, user = managed(request, "manage_members")
-    decide = {
-        "accept": network_members.accept_request,
-        "refuse": network_members.refuse_request,
-        "remove": network_members.remove_member,
-    }[decision]
     done = {
         "accept": _("%(name)s is now a member of the network."),
         "refuse": _("The request of %(name)s is refused."),
@@ -301,7 +297,14 @@ def _decide(request: Request, param: str, decision: str) -> Response:
             member = network_members.get_member(
                 session, network=network, member_id=request.path_params[param]
             )
-            decide(session, network=network, member=member, by=user)
+            network_requests.decide(
+                session,
+                config=services(request).config,
+                network=network,
+                member=member,
+                by=user,
+                decision=decision,
+            )
     except Conflict as error:
         flash(request, error.message, "error")
         return back(network, "members")
