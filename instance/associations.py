@@ -308,6 +308,7 @@ def update_settings(
     join_policy: str | None = None,
     is_hidden: bool | None = None,
     approve_follows: bool | None = None,
+    monthly_note: bool | None = None,
 ) -> Association:
     """Change the settings given (None keeps a value); the slug never changes."""
     require_permission(by, membership_of(session, association, by), "manage_settings")
@@ -333,6 +334,8 @@ def update_settings(
         association.is_hidden = is_hidden
     if approve_follows is not None:
         association.approve_follows = approve_follows
+    if monthly_note is not None:
+        association.monthly_note = monthly_note
     touch(association)
     session.add(association)
     session.flush()

@@ -6,7 +6,8 @@ in the same transaction. It stores the row and rewrites its
 ``ReceivedReportCategory`` rows, which exist only while the report counts (not
 deleted, proof verified) and has a breakdown (it states its volunteers). Keys
 the network never listed are kept under "other", so every category sum is a
-sum of report cells.
+sum of report cells. When the network is itself a member of a wider network,
+the month is noted (``report_changes.mark``) so that its sums are forwarded.
 """
 
 import json
@@ -15,6 +16,7 @@ from collections.abc import Collection
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from instance import report_changes
 from instance.network_privacy import OTHER
 from schema.tables import ReceivedReport, ReceivedReportCategory, ReferenceCategory
 
@@ -72,7 +74,7 @@ def category_rows(
 def save_report(
     session: Session, report: ReceivedReport, *, known_keys: Collection[str] | None = None
 ) -> ReceivedReport:
-    """Store a new or changed report and rewrite its category rows."""
+    """Store a new or changed report, rewrite its category rows, note the month to forward."""
     session.add(report)
     session.flush()
     session.execute(
@@ -80,5 +82,7 @@ def save_report(
     )
     keys = known_keys if known_keys is not None else network_keys(session, report.network_id)
     session.add_all(category_rows(report, keys))
+    # A network that is itself a member of a wider network forwards its members' sums.
+    report_changes.mark(session, association_id=report.network_id, months={report.month})
     session.flush()
     return report

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
-from schema.tables import NetworkLink, ReportChange, Rollup
+from schema.tables import NetworkLink, ReceivedReport, ReportChange, Rollup
 
 
 def in_a_network(session: Session, association_id: int) -> bool:
@@ -37,4 +37,7 @@ def mark_all(session: Session, *, association_id: int) -> int:
     query = select(Rollup.month).where(
         Rollup.association_id == association_id, Rollup.dimension == "total"
     )
-    return mark(session, association_id=association_id, months=session.exec(query))
+    # A network states its members' sums: the months of the reports it received.
+    received = select(ReceivedReport.month).where(ReceivedReport.network_id == association_id)
+    months = set(session.exec(query)) | set(session.exec(received.distinct()))
+    return mark(session, association_id=association_id, months=months)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from schema.tables._base import utcnow
@@ -34,6 +34,10 @@ class Association(SQLModel, table=True):
     is_suspended: bool = False
     is_network: bool = False
     approve_follows: bool = False
+    # Publish a short public note of each month's figures (existing rows: off).
+    monthly_note: bool = Field(
+        default=False, index=True, sa_column_kwargs={"server_default": text("false")}
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Rules the association chooses for its actions.

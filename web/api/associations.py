@@ -91,6 +91,7 @@ def association_json(association: Association, members_count: int, base_url: str
         "is_network": association.is_network,
         "archived": association.is_archived,
         "approve_follows": association.approve_follows,
+        "monthly_note": association.monthly_note,
         "members_count": members_count,
         "logo_url": f"{base}/media/logos/{association.logo}" if association.logo else None,
         "url": f"{base}/associations/{association.slug}",
@@ -193,6 +194,7 @@ PATCH_FIELDS: dict[str, type] = {
     "join_policy": str,
     "hidden": bool,
     "approve_follows": bool,
+    "monthly_note": bool,
 }
 
 
@@ -216,6 +218,7 @@ def patch_association(request: Request, data: dict[str, Any]) -> Response:
             join_policy=data.get("join_policy"),
             is_hidden=data.get("hidden"),
             approve_follows=data.get("approve_follows"),
+            monthly_note=data.get("monthly_note"),
         )
     return _respond(request, fresh)
 

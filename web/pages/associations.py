@@ -186,6 +186,7 @@ def _settings_state(association: Association) -> FormState:
         join_policy=association.join_policy,
         hidden="on" if association.is_hidden else "",
         approve_follows="on" if association.approve_follows else "",
+        monthly_note="on" if association.monthly_note else "",
     )
 
 
@@ -216,6 +217,7 @@ def _save_settings(request: Request, association: Association, form: FormData) -
                 join_policy=str(form.get("join_policy", "")),
                 is_hidden=checked(form, "hidden"),
                 approve_follows=checked(form, "approve_follows"),
+                monthly_note=checked(form, "monthly_note"),
             )
             if new_logo is not None or checked(form, "remove_logo"):
                 old_logo = associations.set_logo(
