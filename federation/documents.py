@@ -16,9 +16,10 @@ from sqlmodel import Session, col, select
 
 from federation import urls
 from federation.actor_keys import published_keys
+from instance import networks
 from instance.config import Config
 from instance.errors import NotFound
-from schema.tables import Association, Follow, PublicNote, User
+from schema.tables import ActorKey, Association, Follow, Handle, PublicNote, User
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 AS2_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -33,6 +34,10 @@ INLINE_TERMS: dict[str, Any] = {
     "discoverable": "toot:discoverable",
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "isNetwork": "benefed:isNetwork",
+    "threshold": "benefed:threshold",
+    "referenceCategories": "benefed:referenceCategories",
+    "ReferenceCategories": "benefed:ReferenceCategories",
+    "key": "benefed:key",
     "implements": {"@id": FEP_844E_IMPLEMENTS, "@container": "@set"},
 }
 CONTEXT: list[Any] = [
@@ -103,10 +108,36 @@ def find_local_actor(session: Session, config: Config, kind: str, ident: str | N
         return LocalActor("association", association.slug, association.id, association=association)
     if kind == "user" and ident:
         user = session.exec(select(User).where(User.username == ident)).first()
+        if user is None:
+            _raise_if_deleted_person(session, config, ident)
         if user is None or not user.federation_enabled or user.is_suspended:
             raise NotFound("No such actor.")
         return LocalActor("user", user.username, user.id, user=user)
     raise NotFound("No such actor.")
+
+
+def _raise_if_deleted_person(session: Session, config: Config, username: str) -> None:
+    """ActorGone when the name belonged to a deleted account that had an actor (keys kept).
+
+    The name stays taken (``Handle``) and the keys are never deleted, so what the
+    actor signed before its account went (the Deletes of its summaries) can
+    still be told apart from a name that never had an actor (404). The account's
+    Ed25519 key is revoked when it is deleted: that moment is the Tombstone's.
+    """
+    handle = session.get(Handle, username)
+    if handle is None or handle.kind != "user":
+        return
+    first_key = urls.key_uri(config, "user", username, "rsa", 1)  # its first key, by its id
+    first = session.exec(select(ActorKey).where(ActorKey.key_id == first_key)).first()
+    if first is None:
+        return
+    uri = urls.actor_uri(config, "user", username)
+    keys = [
+        key
+        for key in published_keys(session, "user", first.owner_id)
+        if key.key_id.startswith(f"{uri}#")
+    ]
+    raise ActorGone(uri, "Person", max(key.revoked_at or key.created_at for key in keys))
 
 
 def key_documents(session: Session, actor: LocalActor, uri: str) -> dict[str, Any]:
@@ -169,13 +200,13 @@ def actor_document(
             }
         )
     elif actor.association is not None:
-        document.update(_association_part(config, actor.association))
+        document.update(_association_part(session, config, actor.association))
     elif actor.user is not None:
         document.update(_person_part(actor.user))
     return _ordered(document)
 
 
-def _association_part(config: Config, association: Association) -> dict[str, Any]:
+def _association_part(session: Session, config: Config, association: Association) -> dict[str, Any]:
     base = urls.base_url(config)
     part: dict[str, Any] = {
         "type": "Organization",
@@ -191,7 +222,21 @@ def _association_part(config: Config, association: Association) -> dict[str, Any
         part["summary"] = _paragraphs(association.description)
     if association.logo:
         part["icon"] = {"type": "Image", "url": f"{base}/media/logos/{association.logo}"}
+    if association.is_network:
+        part.update(_network_part(session, association))
     return part
+
+
+def _network_part(session: Session, network: Association) -> dict[str, Any]:
+    """What a network publishes for its members: threshold and reference categories."""
+    categories = networks.list_categories(session, network=network)
+    return {
+        "threshold": networks.profile_of(session, network).threshold,
+        "referenceCategories": {
+            "type": "ReferenceCategories",
+            "items": [{"key": c.key, "name": c.label} for c in categories],
+        },
+    }
 
 
 def _person_part(user: User) -> dict[str, Any]:

@@ -23,7 +23,10 @@ from federation import (
     documents,
     follows,
     links,
+    network_joins,
+    network_requests,
     remote_actors,
+    reports_in,
     summaries_in,
     summary_reconcile,
     urls,
@@ -83,6 +86,11 @@ def on_follow(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
         return
     if local.kind == "instance":
         return
+    if network_joins.is_membership(activity):
+        network_requests.receive_request(
+            session, config=ctx.config, remote=remote, local=local, activity=activity
+        )
+        return
     auto = local.association is not None and not local.association.approve_follows
     follows.receive_follow(
         session,
@@ -109,6 +117,9 @@ def on_undo(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
         session.add(follow)
     if follow is not None and follow.local_kind == "user" and links.wants_erase(activity):
         links.erase_sent(session, user_id=follow.local_id)  # a person's link, erasure asked
+    network_requests.on_undo(
+        session, config=ctx.config, remote=remote, follow=follow, activity=activity
+    )
 
 
 def _find_follow(
@@ -158,20 +169,25 @@ def _answer_to_our_follow(
 
 
 def on_accept(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """The actor we asked to follow accepted."""
+    """The actor we asked to follow accepted (a network: the membership is active)."""
     _answer_to_our_follow(session, ctx, activity, "accepted")
+    network_joins.on_answer(session, _remote(session, id_of(activity.get("actor"))), activity, True)
 
 
 def on_reject(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """The actor we follow (or asked to) refused or removed us."""
+    """The actor we follow (or asked to) refused or removed us (a network: refused or left)."""
     _answer_to_our_follow(session, ctx, activity, "rejected")
+    network_joins.on_answer(
+        session, _remote(session, id_of(activity.get("actor"))), activity, False
+    )
 
 
 def on_delete(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """A remote actor deleted itself (it is gone, its follows end), or one of its summaries."""
+    """A remote actor deleted itself (it is gone, its follows end), or a summary or report."""
     actor_uri = id_of(activity.get("actor"))
     if id_of(activity.get("object")) != actor_uri:
-        summaries_in.on_delete(session, activity, now=ctx.now)  # other Deletes are ignored there
+        if reports_in.on_delete(session, activity, now=ctx.now) == "ignored":
+            summaries_in.on_delete(session, activity, now=ctx.now)  # others are ignored there
         return
     remote = _remote(session, actor_uri)
     if remote is None:
@@ -186,15 +202,19 @@ def on_delete(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
 
 
 def on_update(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """An Update of a summary; an actor's was handled before (its cached copy refetched)."""
+    """An Update of a summary or a network report; an actor's was handled before (refetched)."""
     if summaries_in.is_summary(activity.get("object")):
         summaries_in.on_summary(session, ctx.config, activity, now=ctx.now)
+    elif reports_in.is_report(activity.get("object")):
+        reports_in.on_report(session, ctx.config, activity, now=ctx.now)
 
 
 def on_create(session: Session, ctx: Context, activity: dict[str, Any]) -> None:
-    """A Create of a summary (other objects are ignored)."""
+    """A Create of a summary or a network report (other objects are ignored)."""
     if summaries_in.is_summary(activity.get("object")):
         summaries_in.on_summary(session, ctx.config, activity, now=ctx.now)
+    elif reports_in.is_report(activity.get("object")):
+        reports_in.on_report(session, ctx.config, activity, now=ctx.now)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -307,6 +327,7 @@ async def process_pending(
         if isinstance(activity, dict) and is_actor_update(activity):
             await _refresh_actor(db, client, config, id_of(activity.get("actor")))
         await summaries_in.prefetch(db, client, config, activity)  # the signer, outside the txn
+        await reports_in.prefetch(db, client, config, activity)  # a member's new key, likewise
         if not await asyncio.to_thread(process_item, db, config, item_id, now=now):
             break
         done += 1

@@ -29,7 +29,9 @@ from sqlalchemy.engine import make_url
 from federation import (
     delivery,
     delivery_queue,
+    monthly_notes,
     processing,
+    reports_out,
     summaries_out,
     summary_reconcile,
     wakeup,
@@ -110,14 +112,18 @@ async def work_once(
     """One round: process received activities, publish settled summaries, deliver; the work done."""
     done = await processing.process_pending(db, client, config, now=now)
     done += await asyncio.to_thread(summaries_out.publish_due, db, config, now=now)
+    done += await reports_out.publish_due(db, client, config, now=now)
+    done += await asyncio.to_thread(monthly_notes.publish_due, db, config, now=now)
     done += await delivery.run_once(db, client, config, now=now, worker_id=worker_id)
     done += await summary_reconcile.reconcile_revived(db, client, config, now=now)
     return done
 
 
-async def _idle_wait(db: Database, poll: float, now: datetime) -> float:
+async def _idle_wait(db: Database, config: Config, poll: float, now: datetime) -> float:
     """How long to sleep with nothing to do: the poll interval, or less when a summary is due."""
     due = await asyncio.to_thread(summaries_out.seconds_until_due, db, now=now)
+    report = await asyncio.to_thread(reports_out.seconds_until_due, db, config, now=now)
+    due = min((x for x in (due, report) if x is not None), default=None)
     return poll if due is None else min(poll, max(due, 0.01))
 
 
@@ -143,6 +149,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     wakeup.register(loop, wake)
     summaries_out.listen_for_changes()  # an action change wakes us (its summary is due soon)
+    reports_out.listen_for_changes()  # and its network reports
     try:
         with _held(handle):
             await asyncio.to_thread(_release, db, None if path is not None else name)
@@ -181,4 +188,4 @@ async def _loop(
             await _wait(wake, stop, ERROR_PAUSE_SECONDS)
             continue
         if not done:
-            await _wait(wake, stop, await _idle_wait(db, poll, clock()))
+            await _wait(wake, stop, await _idle_wait(db, config, poll, clock()))

@@ -45,6 +45,7 @@ SKIP_RULES: list[tuple[Callable[[str], bool], str]] = [
         "files: downloads (CSV, JSON, PDF, XLSX, ODS), JSON-LD",
     ),
     (lambda path: path == "/language", "switches the language, then redirects back"),
+    (lambda path: path == "/me/hours/all", "moved for good (301) to /me/hours, checked there"),
 ]
 
 

@@ -51,6 +51,7 @@ HOSTILE_TEXT = {
     "threshold": "lots",
     "licence": SCRIPT,
     "direction": SCRIPT,
+    "network": SCRIPT,  # asking to join a network: not an address
 }
 JSON_BODIES: dict[str, Any] = {
     "wrong-types": {
@@ -66,6 +67,8 @@ JSON_BODIES: dict[str, Any] = {
         "email": 3,
         "account": 7,
         "permissions": "all",
+        "network": 5,
+        "anonymous": "yes",
     },
     "hostile-strings": {k: v for k, v in HOSTILE_TEXT.items() if k != "password"},
     "unknown-ids": {"category_id": 2**31 + 5, "volunteer_id": -1, "ids": [999_999], "level_id": 0},

@@ -317,8 +317,9 @@ ROUTES: dict[str, str] = {
     # A person's hours everywhere, their attestation, and its public check.
     "GET /api/v1/me/attestation.json": "logged_in",
     "GET /api/v1/me/attestation.pdf": "logged_in",
-    "GET /me/hours/all": "logged_in",
-    "GET /me/hours/all/export.{fmt}": "logged_in",
+    "GET /me/hours/all": "any",  # moved to /me/hours (301)
+    "GET /me/hours/all/export.{fmt}": "any",  # moved to /me/hours/export.{fmt} (301)
+    "GET /me/hours/export.{fmt}": "logged_in",
     "GET /me/hours/attestation.json": "logged_in",
     "GET /me/hours/attestation.pdf": "logged_in",
     "POST /me/hours/refresh": "logged_in",
@@ -328,6 +329,7 @@ ROUTES: dict[str, str] = {
     # (only to a signed GET from one of the person's home actors: 401 unsigned to all).
     "GET /ns/benefed.jsonld": "public",
     "GET /ns/hours-summary.schema.json": "public",
+    "GET /ns/network-report.schema.json": "public",
     "GET /users/{username}/summaries": "any",
     # Networks of associations on their own instance (the target is made a network below).
     "GET /api/v1/networks/{slug}": "public",
@@ -357,6 +359,18 @@ ROUTES: dict[str, str] = {
     "POST /associations/{slug}/network/requests/{request_id}/accept": "manager",
     "POST /associations/{slug}/network/requests/{request_id}/refuse": "manager",
     "POST /associations/{slug}/network/members/{network_member_id}/remove": "manager",
+    # The networks an association joined or asked to join (the world has none: 404 to all).
+    "GET /api/v1/associations/{slug}/networks": "manager",
+    "POST /api/v1/associations/{slug}/networks": "manager",
+    "DELETE /api/v1/associations/{slug}/networks/{name}": "own_link",
+    "GET /api/v1/associations/{slug}/networks/{name}/mapping": "own_link",
+    "PUT /api/v1/associations/{slug}/networks/{name}/mapping": "own_link",
+    "GET /associations/{slug}/networks": "manager",
+    "POST /associations/{slug}/networks": "manager",
+    "GET /associations/{slug}/networks/leave": "manager",
+    "POST /associations/{slug}/networks/leave": "own_link",
+    "GET /associations/{slug}/networks/mapping": "manager",
+    "POST /associations/{slug}/networks/mapping": "own_link",
 }
 
 

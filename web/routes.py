@@ -21,6 +21,7 @@ from web.api import links as api_links
 from web.api import me as api_me
 from web.api import members as api_members
 from web.api import network_dashboard as api_network_dashboard
+from web.api import network_joins as api_network_joins
 from web.api import networks as api_networks
 from web.api import openapi as api_openapi
 from web.api import summaries as api_summaries
@@ -30,6 +31,7 @@ from web.pages import follow_requests as follow_requests_pages
 from web.pages import links as links_pages
 from web.pages import my_hours as hours_pages
 from web.pages import network_dashboard as network_dashboard_pages
+from web.pages import network_joins as network_joins_pages
 from web.pages import networks as networks_pages
 from web.pages import taxonomy as taxonomy_pages
 from web.pages import verify as verify_pages
@@ -52,6 +54,7 @@ PAGE_MODULES = (
     follow_requests_pages,
     networks_pages,
     network_dashboard_pages,
+    network_joins_pages,
 )
 API_MODULES = (
     api_auth,
@@ -66,6 +69,7 @@ API_MODULES = (
     api_links,
     api_networks,
     api_network_dashboard,
+    api_network_joins,
     api_openapi,
 )
 FEDERATION_MODULES = (

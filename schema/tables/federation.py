@@ -157,3 +157,16 @@ class PublicNote(SQLModel, table=True):
     content: str = Field(sa_column=Column(Text, nullable=False))
     created_by_id: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     published_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class MonthlyNote(SQLModel, table=True):
+    """An association's monthly note for one month: decided once, published at most once."""
+
+    __table_args__ = (UniqueConstraint("association_id", "month"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    association_id: int = Field(foreign_key="association.id", ondelete="CASCADE")
+    month: str = Field(max_length=7)  # the month the note describes, "YYYY-MM"
+    # None: nothing to say (no activity that month), so nothing was published.
+    note_id: int | None = Field(default=None, foreign_key="publicnote.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,10 +1,12 @@
-"""demo: three instances on this machine, federating, to see Benefed work end to end.
+"""demo: four instances on this machine, federating, to see Benefed work end to end.
 
-A home instance and two association instances, each with French demo data.
-Camille volunteers on both association instances; her accounts are linked
-(asked on home, accepted on the others) through the public API, so her hours
-reach home through real federation: signed summaries, never seeded rows.
-Everything stops on Ctrl-C.
+A home instance and two association instances, each with French demo data,
+and a network instance. Camille volunteers on both association instances; her
+accounts are linked (asked on home, accepted on the others) through the public
+API, so her hours reach home through real federation: signed summaries, never
+seeded rows. The three associations of the association instances join the
+network (asked by their owners, accepted by the network's), so its dashboard
+fills with their signed monthly reports. Everything stops on Ctrl-C.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import httpx
 
 from instance import accounts, demo_data, migrations
 from instance.config import load_config
+from web.commands import demo_network
 from web.commands._common import database_of
 from web.commands.operations import TEMPLATE
 
@@ -62,9 +65,9 @@ class DemoInstance:
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the sub-command of this module."""
     demo = commands.add_parser(
-        "demo", help="run three federating instances on 127.0.0.1 (Ctrl-C stops them)"
+        "demo", help="run four federating instances on 127.0.0.1 (Ctrl-C stops them)"
     )
-    demo.add_argument("--port", type=int, default=8001, help="first port (three are used)")
+    demo.add_argument("--port", type=int, default=8001, help="first port (four are used)")
     demo.add_argument("--directory", help="keep the instances here (default: a temporary one)")
     demo.set_defaults(handler=run_demo)
 
@@ -88,6 +91,7 @@ def _instances(root: Path, port: int) -> list[DemoInstance]:
         DemoInstance(
             "c", "association", port + 2, root / "c", {"associations": 1, "volunteers": 8}
         ),
+        DemoInstance("net", "network", port + 3, root / "network", {}),
     ]
 
 
@@ -104,6 +108,13 @@ def _set_up(instance: DemoInstance, seed_value: int) -> None:
         ),
         encoding="utf-8",
     )
+    if instance.role == "network":
+        demo_network.set_up(instance.config_path)
+        instance.slugs, instance.owners = (
+            (demo_network.NETWORK_SLUG,),
+            (demo_network.NETWORK_OWNER,),
+        )
+        return
     config = load_config(instance.config_path)
     db = database_of(config)
     try:
@@ -247,7 +258,7 @@ def _remote_hours(home: httpx.Client, expected: int) -> dict[str, Any]:
 
 
 def _federate(instances: list[DemoInstance]) -> dict[str, Any]:
-    home_instance, *others = instances
+    home_instance, *others = [i for i in instances if i.role != "network"]
     today = date.today()
     with closing(_session(home_instance)) as home:
         _api(home, "PATCH", "/api/v1/me", json={"federation": True})
@@ -259,11 +270,28 @@ def _federate(instances: list[DemoInstance]) -> dict[str, Any]:
         return _remote_hours(home, expected=len(others))
 
 
-def _print_ready(instances: list[DemoInstance], hours: dict[str, Any]) -> None:
+def _join_network(instances: list[DemoInstance]) -> dict[str, Any]:
+    """The associations of the association instances join the demo network."""
+    network = next(i for i in instances if i.role == "network")
+    members = [
+        (instance.url, slug, owner)
+        for instance in instances
+        if instance.role == "association"
+        for slug, owner in zip(instance.slugs, instance.owners, strict=True)
+    ]
+    return demo_network.join(_api, network.url, members)
+
+
+WHAT = {"home": "Camille's home", "association": "associations", "network": "a network"}
+
+
+def _print_ready(
+    instances: list[DemoInstance], hours: dict[str, Any], dashboard: dict[str, Any]
+) -> None:
     home = instances[0]
-    print("\nBenefed demo: three instances federating on this machine")
+    print("\nBenefed demo: four instances federating on this machine")
     for instance in instances:
-        what = "Camille's home" if instance.role == "home" else "associations"
+        what = WHAT[instance.role]
         print(f"  {instance.name:5} {instance.url:24} {what}")
         for slug, owner in zip(instance.slugs, instance.owners, strict=True):
             print(f"        {instance.url}/associations/{slug}  (owner: {owner})")
@@ -275,6 +303,13 @@ def _print_ready(instances: list[DemoInstance], hours: dict[str, Any]) -> None:
     print(
         f"Camille's hours from {len(remote)} other instance(s) reached home by federation: "
         f"{minutes // 60} h {minutes % 60:02d}; see {home.url}/me/hours"
+    )
+    network = instances[-1]
+    total = dashboard.get("total_minutes", 0)
+    print(
+        f"The network's dashboard sums the signed reports of {len(dashboard.get('groups', []))} "
+        f"member association(s): {total // 60} h {total % 60:02d}; see "
+        f"{network.url}/associations/{demo_network.NETWORK_SLUG}/network/dashboard"
     )
     print("ready. Press Ctrl-C to stop.", flush=True)
 
@@ -300,8 +335,8 @@ def _root(directory: str | None) -> Iterator[Path]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Set up, start and link three instances; stop them all on Ctrl-C."""
-    busy = [port for port in range(args.port, args.port + 3) if not _port_free(port)]
+    """Set up, start and link four instances; stop them all on Ctrl-C."""
+    busy = [port for port in range(args.port, args.port + 4) if not _port_free(port)]
     if busy:
         print(f"benefed: port {busy[0]} is in use; choose another with --port", file=sys.stderr)
         return 1
@@ -315,7 +350,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 _start(instance)
             for instance in instances:
                 _wait_ready(instance)
-            _print_ready(instances, _federate(instances))
+            hours = _federate(instances)
+            _print_ready(instances, hours, _join_network(instances))
             while all(i.process is not None and i.process.poll() is None for i in instances):
                 time.sleep(0.5)
             print("benefed: an instance stopped; stopping the demo", file=sys.stderr)

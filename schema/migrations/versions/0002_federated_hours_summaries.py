@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 16:10:30.141816
+Create Date: 2026-11-23 18:41:54.198221
 """
 
 from collections.abc import Sequence
@@ -105,6 +105,18 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_summarychange_user_id"), ["user_id"], unique=False)
 
+    op.create_table(
+        "monthlynote",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("association_id", sa.Integer(), nullable=False),
+        sa.Column("month", sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
+        sa.Column("note_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["association_id"], ["association.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["note_id"], ["publicnote.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("association_id", "month"),
+    )
     op.create_table(
         "networklink",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -300,6 +312,16 @@ def upgrade() -> None:
             unique=False,
         )
 
+    with op.batch_alter_table("association", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "monthly_note", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+            )
+        )
+        batch_op.create_index(
+            batch_op.f("ix_association_monthly_note"), ["monthly_note"], unique=False
+        )
+
     with op.batch_alter_table("peerhost", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("revived_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
@@ -322,6 +344,10 @@ def downgrade() -> None:
 
     with op.batch_alter_table("peerhost", schema=None) as batch_op:
         batch_op.drop_column("revived_at")
+
+    with op.batch_alter_table("association", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_association_monthly_note"))
+        batch_op.drop_column("monthly_note")
 
     with op.batch_alter_table("action_rollup", schema=None) as batch_op:
         batch_op.drop_index("ix_action_rollup_key_hours")
@@ -354,6 +380,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_networklink_association_id"))
 
     op.drop_table("networklink")
+    op.drop_table("monthlynote")
     with op.batch_alter_table("summarychange", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_summarychange_user_id"))
         batch_op.drop_index("ix_summarychange_key")
