@@ -9,6 +9,7 @@ reference categories (every unmapped category counts as "other").
 
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -18,7 +19,7 @@ from instance.config import Config
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from instance.network_privacy import OTHER
-from schema.tables import Association, Category, NetworkLink, RemoteActor
+from schema.tables import Association, Category, NetworkLink, ReferenceCategory, RemoteActor
 from schema.tables._base import utcnow
 
 STATUSES = ("pending", "active", "refused", "left")
@@ -131,10 +132,29 @@ def mapping_of(link: NetworkLink) -> dict[str, str]:
     return {str(k): v for k, v in found.items() if isinstance(v, str)}
 
 
-def own_categories(session: Session, association: Association) -> list[Category]:
-    """The association's own categories, archived last, by name."""
-    query = select(Category).where(Category.association_id == association.id)
-    return sorted(session.exec(query).all(), key=lambda c: (c.archived, c.name.lower(), c.id))
+@dataclass(frozen=True)
+class OwnCategory:
+    """A category the association maps: one of its own, or a network's reference category."""
+
+    id: int
+    name: str
+    archived: bool
+
+
+def own_categories(session: Session, association: Association) -> list[OwnCategory]:
+    """What the association maps, archived last, by name.
+
+    A network that is itself a member of a wider network states the sums of its
+    members' reports, which are broken down by its reference categories: those
+    are what it maps.
+    """
+    if association.is_network:
+        query = select(ReferenceCategory).where(ReferenceCategory.network_id == association.id)
+        found = [OwnCategory(r.id or 0, r.label, r.archived) for r in session.exec(query)]
+    else:
+        rows = session.exec(select(Category).where(Category.association_id == association.id))
+        found = [OwnCategory(c.id or 0, c.name, c.archived) for c in rows]
+    return sorted(found, key=lambda c: (c.archived, c.name.lower(), c.id))
 
 
 def _category_id(raw: object) -> int | None:
