@@ -27,7 +27,6 @@ report, no member name, no per-member figure; only the sums below.
   month is forwarded as totals only, without volunteers nor breakdown.
 """
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import case, false
@@ -132,17 +131,6 @@ def map_cells(
             target = OTHER
         mapped[target] = mapped.get(target, 0) + minutes
     return {key: value for key, value in sorted(mapped.items()) if value}
-
-
-def load_mapping(text: str) -> dict[str, str]:
-    """A NetworkLink's stored mapping (our category id -> their key); {} when unreadable."""
-    try:
-        found = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    return {str(k): v for k, v in found.items() if isinstance(v, str)}
 
 
 def network_figures(

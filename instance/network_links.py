@@ -121,15 +121,20 @@ def set_status(session: Session, *, link: NetworkLink, status: str) -> NetworkLi
     return link
 
 
-def mapping_of(link: NetworkLink) -> dict[str, str]:
-    """The stored mapping {our category id (str): reference key}."""
+def parse_mapping(text: str) -> dict[str, str]:
+    """A stored mapping {our category id (str): reference key}; bad entries dropped."""
     try:
-        found = json.loads(link.mapping or "{}")
+        found = json.loads(text or "{}")
     except ValueError:
         return {}
     if not isinstance(found, dict):
         return {}
-    return {str(k): v for k, v in found.items() if isinstance(v, str)}
+    return {str(k): v for k, v in found.items() if isinstance(v, str) and v}
+
+
+def mapping_of(link: NetworkLink) -> dict[str, str]:
+    """The link's stored mapping {our category id (str): reference key}."""
+    return parse_mapping(link.mapping)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,12 @@ not list go to "other"), and is protected by instance.network_privacy.protect
 with the network's threshold. Only counts leave: never who gave the time.
 """
 
-import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from sqlmodel import Session, select
 
-from instance import network_forwarding
+from instance import network_forwarding, network_links
 from instance.network_privacy import OTHER, Cell, protect
 from instance.periods import Period, month_end, parse_month
 from instance.report_figures import ReportFigures
@@ -34,17 +33,6 @@ class Terms(Protocol):
     def keys(self) -> frozenset[str]:
         """The reference keys members may map onto ("other" included)."""
         ...
-
-
-def mapping_of(link: NetworkLink) -> dict[str, str]:
-    """The link's mapping (our category id as text -> reference key), bad entries dropped."""
-    try:
-        found = json.loads(link.mapping or "{}")
-    except ValueError:
-        return {}
-    if not isinstance(found, dict):
-        return {}
-    return {str(k): v for k, v in found.items() if isinstance(v, str) and v}
 
 
 def _people(session: Session, association_id: int, month: str) -> dict[int, set[int]]:
@@ -134,7 +122,7 @@ def figures_for(
         return None
     options: dict[str, Any] = {
         "month": month,
-        "mapping": mapping_of(link),
+        "mapping": network_links.mapping_of(link),
         "threshold": terms.threshold,
         "keys": terms.keys,
     }

@@ -8,7 +8,8 @@ from sqlmodel import select
 
 from instance import report_changes
 from instance.network_dashboard import Months
-from instance.network_forwarding import load_mapping, map_cells, member_sums, network_figures
+from instance.network_forwarding import map_cells, member_sums, network_figures
+from instance.network_links import parse_mapping
 from instance.network_open_data import open_data
 from instance.network_reports import save_report
 from instance.report_figures import OTHER, ReportFigures
@@ -232,8 +233,8 @@ def test_helpers() -> None:
     assert map_cells({"a": 5, "b": 0}, ids={"a": "1"}, mapping={"1": "x"}, keys=frozenset()) == {
         OTHER: 5
     }
-    assert load_mapping('{"1": "x", "2": 3}') == {"1": "x"}
-    assert load_mapping("[1]") == load_mapping("{") == load_mapping("") == {}
+    assert parse_mapping('{"1": "x", "2": 3}') == {"1": "x"}
+    assert parse_mapping("[1]") == parse_mapping("{") == parse_mapping("") == {}
 
 
 async def test_member_sums_ignore_other_networks(db: Database, owner: User) -> None:

@@ -20,7 +20,8 @@ from sqlmodel import col, select
 
 from federation import actor_keys, keys, proofs, reports_build, reports_in, reports_out, urls
 from instance import network_dashboard
-from instance.network_report_figures import association_figures, mapping_of
+from instance.network_links import mapping_of
+from instance.network_report_figures import association_figures
 from instance.periods import Period, month_end
 from instance.summaries import compute_summary
 from schema.tables import (
