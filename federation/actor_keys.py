@@ -8,6 +8,7 @@ Key ids follow ``federation.urls.key_uri`` (``#main-key``, ``#ed25519-key``, the
 """
 
 from functools import lru_cache
+from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -46,6 +47,28 @@ def _owner_filter(kind: str, owner_id: int | None):  # type: ignore[no-untyped-d
     return (ActorKey.owner_kind == kind) & owner
 
 
+def _owned(
+    session: Session, kind: str, owner_id: int | None, rows: list[ActorKey]
+) -> list[ActorKey]:
+    """The rows that belong to the actor holding this id now.
+
+    SQLite may give a deleted person's (or association's) row id to the next one
+    created, while the deleted actor's keys stay (what they signed must still
+    verify). A key id names its actor (``<actor>#<fragment>``, and names are
+    never reused), so keys naming another actor are not this one's. When the
+    owner row is gone, its keys are still found by id: the activities queued
+    before the deletion are signed with them.
+    """
+    if kind == "instance" or owner_id is None:
+        return rows
+    owner = session.get(Association if kind == "association" else User, owner_id)
+    if owner is None:
+        return rows
+    ident = owner.slug if isinstance(owner, Association) else owner.username
+    marker = f"/{quote(ident, safe='')}#"
+    return [row for row in rows if marker in row.key_id]
+
+
 def published_keys(session: Session, kind: str, owner_id: int | None) -> list[ActorKey]:
     """Every key of an actor, current and revoked, oldest first."""
     statement = (
@@ -53,7 +76,7 @@ def published_keys(session: Session, kind: str, owner_id: int | None) -> list[Ac
         .where(_owner_filter(kind, owner_id))
         .order_by(col(ActorKey.created_at), col(ActorKey.id))
     )
-    return list(session.exec(statement))
+    return _owned(session, kind, owner_id, list(session.exec(statement)))
 
 
 def current_key(
@@ -66,9 +89,9 @@ def current_key(
         .where(ActorKey.kind == key_kind)
         .where(col(ActorKey.revoked_at).is_(None))
         .order_by(col(ActorKey.id).desc())
-        .limit(1)
     )
-    return session.exec(statement).first()
+    found = _owned(session, kind, owner_id, list(session.exec(statement)))
+    return found[0] if found else None
 
 
 def _new_key(

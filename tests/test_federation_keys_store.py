@@ -292,3 +292,29 @@ def test_cli_rotate_needs_exactly_one_target(tmp_path: Path, config: Config) -> 
         with pytest.raises(SystemExit) as exit_info:
             main(["--config", str(path), "keys", "rotate", *args])
         assert exit_info.value.code == 2
+
+
+def test_a_reused_row_id_never_hands_over_a_deleted_actors_keys(
+    db: Database, config: Config
+) -> None:
+    gone = make_user(db, username="partie")
+    with db.write() as session:
+        actor_keys.ensure_keys(session, config=config, kind="user", owner_id=gone.id)
+        old = actor_keys.current_key_ids(session, "user", gone.id)
+        session.delete(session.get(User, gone.id))
+    with db.write() as session:  # still found by id while no one holds it (queued Deletes)
+        assert actor_keys.current_key_ids(session, "user", gone.id) == old
+    # SQLite may give the same row id to the next account: simulate it.
+    with db.write() as session:
+        newcomer = User(
+            id=gone.id, username="arrivee", email="arrivee@example.org", password_hash="-"
+        )
+        session.add(newcomer)
+    with db.write() as session:
+        signing_id, _key = actor_keys.signing_key(
+            session, config=config, kind="user", owner_id=newcomer.id
+        )
+        published = [row.key_id for row in actor_keys.published_keys(session, "user", newcomer.id)]
+    assert signing_id.endswith("/users/arrivee#main-key")
+    assert published and all("/users/arrivee#" in key_id for key_id in published)
+    assert not set(old) & set(published)
