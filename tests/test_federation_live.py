@@ -140,9 +140,14 @@ def test_peer_down_then_back_nothing_lost_no_duplicate(live: Callable[..., LiveI
             row.next_attempt_at = utcnow()
             session.add(row)
     wait_for(lambda: created_notes(db_b) == sorted(urls), what="notes arrive after the outage")
-    with db_a.read() as session:
-        rows = list(session.exec(select(Delivery).where(col(Delivery.activity_pk) > 1)))
-    assert all(r.state == "sent" and r.attempts >= 2 for r in rows)
+
+    def recorded() -> bool:
+        """A records the outcomes after B answered (in batches): wait for them."""
+        with db_a.read() as session:
+            rows = list(session.exec(select(Delivery).where(col(Delivery.activity_pk) > 1)))
+        return len(rows) == 3 and all(r.state == "sent" and r.attempts >= 2 for r in rows)
+
+    wait_for(recorded, what="each delivery recorded as sent after a retry")
     time.sleep(1)
     assert created_notes(db_b) == sorted(urls)  # each exactly once
 
