@@ -128,6 +128,15 @@ def list_networks(request: Request) -> Response:
     return JSONResponse({"items": items, "next": following})
 
 
+def _link(
+    request: Request, session: Session, config: Config, association: Association
+) -> NetworkLink:
+    """The association's membership named by the path's network handle (NotFound otherwise)."""
+    return network_links.get_by_handle(
+        session, config=config, association=association, handle=request.path_params["name"]
+    )
+
+
 def leave_network(request: Request) -> Response:
     """DELETE .../networks/{name@host}: leave (Undo sent); ?erase=true: its reports deleted."""
     user = current_user(request)
@@ -139,12 +148,7 @@ def leave_network(request: Request) -> Response:
         raise Invalid({"erase": _("Use true or false.")})
     found = services(request)
     with found.db.write() as session:
-        link = network_links.get_by_handle(
-            session,
-            config=found.config,
-            association=association,
-            handle=request.path_params["name"],
-        )
+        link = _link(request, session, found.config, association)
         network_joins.leave(
             session,
             config=found.config,
@@ -178,12 +182,7 @@ def get_mapping(request: Request) -> Response:
     association = managed(request, user)
     found = services(request)
     with found.db.read() as session:
-        link = network_links.get_by_handle(
-            session,
-            config=found.config,
-            association=association,
-            handle=request.path_params["name"],
-        )
+        link = _link(request, session, found.config, association)
         body = mapping_json(session, found.config, association, link)
     return JSONResponse(body)
 
@@ -197,12 +196,7 @@ def put_mapping(request: Request, data: dict[str, Any]) -> Response:
     association = managed(request, user)
     found = services(request)
     with found.db.write() as session:
-        link = network_links.get_by_handle(
-            session,
-            config=found.config,
-            association=association,
-            handle=request.path_params["name"],
-        )
+        link = _link(request, session, found.config, association)
         check_body(data, {"mapping": dict}, required=("mapping",))
         network_joins.set_mapping(
             session,
