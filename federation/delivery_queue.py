@@ -9,7 +9,8 @@ clears the dead state. Expiry still applies to postponed deliveries.
 Workers claim due rows with a lease (locked_until, locked_by): on PostgreSQL with
 ``SELECT ... FOR UPDATE SKIP LOCKED`` so many workers share the queue; on SQLite
 inside the write transaction. Deliveries of the same object to the same inbox go
-out in the order they were queued. The clock is always passed in (``now``).
+out in the order they were queued, and an activity about an earlier activity (an
+Undo of a Follow not yet delivered) waits for it. The clock is always passed in (``now``).
 """
 
 import logging
@@ -64,7 +65,10 @@ def _due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
         col(older.id) < col(Delivery.id),
         col(older.state).in_(OPEN_STATES),
         older.activity_pk == older_activity.id,
-        older_activity.object_id == activity.object_id,
+        or_(
+            older_activity.object_id == activity.object_id,
+            older_activity.activity_id == activity.object_id,
+        ),
     )
     return (
         select(Delivery)

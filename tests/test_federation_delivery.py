@@ -322,6 +322,36 @@ async def test_same_object_goes_out_in_order(setup: Any) -> None:
     assert [body["type"] for body in remote.activities()] == ["Create", "Update"]
 
 
+async def test_undo_waits_for_the_activity_it_undoes(setup: Any) -> None:
+    ours, remote, asso = setup
+    follow = {
+        "id": "http://a.test/activities/follow-1",
+        "type": "Follow",
+        "actor": "http://a.test/associations/amis",
+        "object": "http://remote.test/users/reseau",
+    }
+    undo = {
+        "id": "http://a.test/activities/undo-1",
+        "type": "Undo",
+        "actor": "http://a.test/associations/amis",
+        "object": follow,
+    }
+    with ours.db.write() as session:
+        for activity in (follow, undo):
+            outbox.publish(
+                session,
+                config=ours.config,
+                actor_kind="association",
+                actor_id=asso,
+                activity=activity,
+                inboxes=["http://remote.test/inbox"],
+                now=T0,
+            )
+    assert await run(ours, T0) == 1  # the Undo waits behind the Follow it undoes
+    assert await run(ours, T0) == 1
+    assert [body["type"] for body in remote.activities()] == ["Follow", "Undo"]
+
+
 async def test_leases_keep_two_workers_apart(setup: Any) -> None:
     ours, _remote, asso = setup
     queue(ours, asso, [f"http://remote.test/users/{n}/inbox" for n in range(4)])
