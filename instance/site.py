@@ -1,8 +1,10 @@
 """Operator-edited content: site name, legal pages and announcements."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from sqlmodel import Session, or_, select
+from sqlalchemy import Connection, bindparam, cast, literal_column, null, union_all
+from sqlmodel import Session, col, or_, select
 
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
@@ -59,6 +61,90 @@ def active_announcements(
         .order_by(Announcement.starts_at.desc())  # type: ignore[attr-defined]
     )
     return list(session.exec(query))
+
+
+@dataclass(frozen=True)
+class Banner:
+    """An announcement as pages show it."""
+
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every page's frame shows from the database: the site name and the announcements."""
+
+    site_name: str
+    announcements: list[Banner]
+
+
+# Built once: the site name and the announcements running now, in one statement. The
+# setting's row is told apart by its kind; the announcements keep their order.
+_MOMENT = Announcement.__table__.c.starts_at.type  # type: ignore[attr-defined]
+_NOW = bindparam("now", type_=_MOMENT)
+_FRAME = union_all(
+    select(  # type: ignore[call-overload]
+        literal_column("'setting'").label("kind"),
+        SiteSetting.value,
+        literal_column("''").label("body"),
+        cast(null(), _MOMENT).label("starts_at"),
+        literal_column("0").label("id"),
+    ).where(SiteSetting.key == "site_name"),
+    select(
+        Announcement.audience,
+        Announcement.title,
+        Announcement.body,
+        Announcement.starts_at,
+        Announcement.id,
+    ).where(
+        col(Announcement.starts_at) <= _NOW,
+        or_(col(Announcement.ends_at).is_(None), col(Announcement.ends_at) > _NOW),
+    ),
+)
+
+
+def page_frame(
+    connection: Connection, user: User | None, default_name: str, now: datetime | None = None
+) -> Frame:
+    """The site name and the announcements to show this person now, in one query.
+
+    Whether the person manages an association is only asked when an announcement
+    for managers is running (rarely), so most pages cost a single query.
+    """
+    rows = list(connection.execute(_FRAME, {"now": now or utcnow()}))
+    site_name = next((row[1] for row in rows if row[0] == "setting"), "") or default_name
+    running = sorted(
+        (row for row in rows if row[0] != "setting"), key=lambda row: (row[3], row[4]), reverse=True
+    )
+    if any(row[0] == "managers" for row in running):
+        audiences = ("all", "managers") if _manages(connection, user) else ("all",)
+    else:
+        audiences = ("all",)
+    shown = [
+        Banner(title, body) for audience, title, body, *_rest in running if audience in audiences
+    ]
+    return Frame(site_name, shown)
+
+
+_IS_MANAGER = (
+    select(Membership.id)
+    .where(
+        Membership.user_id == bindparam("user_id"),
+        Membership.status == "active",
+        col(Membership.role).in_(("manager", "owner")),
+    )
+    .limit(1)
+)
+
+
+def _manages(connection: Connection, user: User | None) -> bool:
+    """True for administrators and for people who manage an association (see is_any_manager)."""
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    return connection.execute(_IS_MANAGER, {"user_id": user.id}).first() is not None
 
 
 def create_announcement(

@@ -1,10 +1,12 @@
 """Jinja2 templates: one environment, translated through instance.i18n."""
 
+import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -16,6 +18,11 @@ from web.flash import pop_flashes
 from web.services import services
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+#: Set to 1 while editing templates: each render then checks whether its files changed.
+RELOAD_VARIABLE = "BENEFED_TEMPLATES_RELOAD"
+#: Translations of the messages templates show, by language: a page asks for dozens.
+_TRANSLATED: dict[tuple[str, str], Markup] = {}
+_TRANSLATED_MAX = 10_000
 
 
 def format_minutes(minutes: int | None) -> str:
@@ -38,6 +45,27 @@ def format_date(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+@jinja2.pass_context
+def translate(context: jinja2.runtime.Context, message: str, **variables: Any) -> str:
+    """`_()` and `gettext()` in templates: what Jinja's new-style gettext does, remembered.
+
+    As there, the translation is markup (autoescaped templates) and formatted with
+    the variables; without variables the result depends only on the language and
+    the message, so it is kept.
+    """
+    if variables or not context.eval_ctx.autoescape:
+        text = i18n.gettext(message)
+        found: str = Markup(text) if context.eval_ctx.autoescape else text
+        return found % variables
+    key = (i18n.current_language.get(), message)
+    known = _TRANSLATED.get(key)
+    if known is None:
+        if len(_TRANSLATED) >= _TRANSLATED_MAX:
+            _TRANSLATED.clear()
+        known = _TRANSLATED[key] = Markup(i18n.gettext(message)) % {}
+    return known
+
+
 def make_environment() -> jinja2.Environment:
     """The Jinja2 environment with translations and filters installed."""
     env = jinja2.Environment(
@@ -47,10 +75,13 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: no file checks on every render unless asked.
+        auto_reload=os.environ.get(RELOAD_VARIABLE) == "1",
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
     )
+    env.globals["_"] = env.globals["gettext"] = translate
     env.filters["minutes"] = format_minutes
     env.filters["date"] = format_date
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
@@ -66,17 +97,16 @@ def render(
     """Render a page with what every page needs (user, CSRF token, flashes...)."""
     found = services(request)
     user = current_user(request)
-    with found.db.read() as session:
-        site_name = site.get_setting(session, "site_name", found.config.site_name)
-        announcements = site.active_announcements(session, user)
+    with found.db.engine.connect() as connection:
+        frame = site.page_frame(connection, user, found.config.site_name)
     full: dict[str, Any] = {
         "user": user,
         "csrf_token": csrf.token(request),
         "language": i18n.current_language.get(),
         "languages": found.config.languages,
-        "site_name": site_name,
+        "site_name": frame.site_name,
         "flashes": pop_flashes(request),
-        "announcements": announcements,
+        "announcements": frame.announcements,
         "path": request.url.path,
     }
     full.update(context or {})
