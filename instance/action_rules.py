@@ -250,6 +250,16 @@ _ENTRY_CHECKS: dict[Any, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What the checks read of a category, project or level (None everywhere: no such row)."""
+
+    association_id: int | None
+    archived: bool | None
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
 def _entry_error(
     session: Session,
     model: Any,
@@ -257,10 +267,14 @@ def _entry_error(
     association: Association,
     *,
     changed: bool,
+    known: Entry | None = None,
 ) -> tuple[Any, str | None]:
     if entry_id is None:
         return None, None
-    entry = session.exec(_ENTRY_CHECKS[model], params={"entry_id": entry_id}).first()
+    if known is not None:
+        entry: Any = known
+    else:
+        entry = session.exec(_ENTRY_CHECKS[model], params={"entry_id": entry_id}).first()
     if entry is None or entry.association_id != association.id:
         return None, _("Choose an entry of this association.")
     if changed and entry.archived:
@@ -275,8 +289,13 @@ def check_fields(
     values: Mapping[str, Any],
     changed: set[str],
     today: date,
+    entries: Mapping[Any, Entry] | None = None,
 ) -> None:
-    """Apply the association's rules to an action's full values; raise Invalid."""
+    """Apply the association's rules to an action's full values; raise Invalid.
+
+    `entries`: the category, project and level as already read (by model), when the
+    caller read them in its own statement; otherwise each is read here.
+    """
     errors = _date_errors(association, values, today)
     errors.update(_duration_errors(association, values, changed))
     if values.get("category_id") is None:
@@ -287,7 +306,12 @@ def check_fields(
         if not needed:
             continue
         entry, message = _entry_error(
-            session, model, values.get(column), association, changed=column in changed
+            session,
+            model,
+            values.get(column),
+            association,
+            changed=column in changed,
+            known=entries.get(model) if entries is not None else None,
         )
         if message:
             errors[column] = message

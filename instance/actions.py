@@ -15,6 +15,14 @@ from instance import rollups
 from instance.action_audit import history, log_event
 from instance.action_decisions import MAX_BULK, refuse_actions, validate_actions
 from instance.action_queries import ActionPage, list_actions, usernames, validation_queue
+from instance.action_recording import (
+    Prepared,
+    create_action,
+    new_values,
+    prepare_action,
+    record_prepared,
+    volunteer_of,
+)
 from instance.action_rules import (
     AUDITED,
     ActionFilters,
@@ -42,6 +50,7 @@ __all__ = [
     "MAX_BULK",
     "ActionPage",
     "caller_in",
+    "Prepared",
     "create_action",
     "create_group_actions",
     "delete_action",
@@ -50,7 +59,9 @@ __all__ = [
     "history",
     "list_actions",
     "log_event",
+    "prepare_action",
     "read_filters",
+    "record_prepared",
     "refuse_actions",
     "snapshot",
     "update_action",
@@ -62,15 +73,6 @@ __all__ = [
 _INSERT_ACTION = insert(Action.__table__)  # type: ignore[attr-defined]
 _ACTION_COLUMNS = [c.name for c in Action.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
 MAX_GROUP = 200
-DEFAULTS: dict[str, Any] = {
-    "end_date": None,
-    "travel_minutes": None,
-    "project_id": None,
-    "level_id": None,
-    "title": "",
-    "description": "",
-    "distance_hundredths": None,
-}
 
 
 _MEMBER_CHECK = select(Membership.association_id, Membership.status).where(
@@ -82,35 +84,18 @@ def _volunteer(
     session: Session, association: Association, caller: Caller, volunteer_id: int | None
 ) -> int:
     """The membership id an action is for (oneself or, for managers, an active member)."""
-    if volunteer_id is None or (caller.membership and volunteer_id == caller.membership.id):
-        if caller.membership is None or caller.membership.status != "active":
-            if caller.may_edit_all:
-                raise Invalid({"volunteer_id": _("Choose the volunteer.")})
-            raise Forbidden(_("Only active members may record actions."))
-        assert caller.membership.id is not None
-        return caller.membership.id
-    if not caller.may_edit_all:
-        raise Forbidden(_("You may only record your own actions."))
-    found = session.exec(_MEMBER_CHECK, params={"membership_id": volunteer_id}).first()
-    if found is None or found.association_id != association.id or found.status != "active":
-        raise Invalid({"volunteer_id": _("Choose an active member of this association.")})
-    return volunteer_id
+    assert association.id is not None
+    own = caller.membership.id if caller.membership else None
+    found = None
+    if volunteer_id is not None and volunteer_id != own and caller.may_edit_all:
+        found = session.exec(_MEMBER_CHECK, params={"membership_id": volunteer_id}).first()
+    return volunteer_of(caller, association.id, volunteer_id, found)
 
 
 def _new_values(
     session: Session, association: Association, data: Mapping[str, Any], today: date, lenient: bool
 ) -> dict[str, Any]:
-    errors: dict[str, str] = {}
-    if "minutes" not in data:
-        errors["minutes"] = _("Enter a duration.")
-    if data.get("category_id") in (None, ""):
-        errors["category_id"] = _("Choose a category.")
-    try:
-        values = {**DEFAULTS, "date": today, **read_fields(data, lenient=lenient)}
-    except Invalid as error:
-        raise Invalid({**error.errors, **errors}) from None
-    if errors:
-        raise Invalid(errors)
+    values = new_values(data, today, lenient)
     check_fields(session, association=association, values=values, changed=set(values), today=today)
     return values
 
@@ -135,33 +120,10 @@ def _insert(
         updated_by_id=caller.user_id,
     )
     action.rate_cents = rate_for(session, association, action.level_id, action.date)
-    # A plain INSERT (no unit of work): recording is the hottest write of the instance.
+    # A plain INSERT (no unit of work).
     row = {column: getattr(action, column) for column in _ACTION_COLUMNS}
     action.id = session.connection().execute(_INSERT_ACTION, row).inserted_primary_key[0]
     log_event(session, action, "create", snapshot(action), caller)
-    return action
-
-
-def create_action(
-    session: Session,
-    *,
-    association: Association,
-    user: User | None,
-    membership: Membership | None = None,
-    data: Mapping[str, Any],
-    today: date,
-    source: str = "web",
-    lenient: bool = False,
-) -> Action:
-    """Record one action, for oneself or (managers with edit_actions) for a volunteer."""
-    assert association.id is not None
-    rollups.guard(session, association.id)
-    caller = caller_in(session, association, user, membership)
-    check_can_record(association, caller)
-    values = _new_values(session, association, data, today, lenient)
-    volunteer = _volunteer(session, association, caller, values.get("membership_id"))
-    action = _insert(session, association, caller, volunteer, values, source)
-    rollups.record_change(session, None, rollups.state_of(action))
     return action
 
 

@@ -207,15 +207,26 @@ _LISTENERS = select(
 )
 
 
-def _note_changes(session: Session, association_id: int, states: list[ActionState]) -> None:
-    """Note the months to send again (hours summaries, network reports), when anyone listens."""
+def _note_changes(
+    session: Session,
+    association_id: int,
+    states: list[ActionState],
+    listeners: tuple[bool, bool] | None = None,
+) -> None:
+    """Note the months to send again (hours summaries, network reports), when anyone listens.
+
+    `listeners`: whether members are linked and the association networked, when the
+    caller already read it in this transaction (the same question as _LISTENERS).
+    """
     if not states:
         return
-    params = {
-        "membership_ids": sorted({state.membership_id for state in states}),
-        "association_id": association_id,
-    }
-    linked, networked = session.connection().execute(_LISTENERS, params).one()
+    if listeners is None:
+        params = {
+            "membership_ids": sorted({state.membership_id for state in states}),
+            "association_id": association_id,
+        }
+        listeners = session.connection().execute(_LISTENERS, params).one()
+    linked, networked = listeners
     if linked:
         summary_changes.mark(session, states)
     if networked:
@@ -223,13 +234,23 @@ def _note_changes(session: Session, association_id: int, states: list[ActionStat
         report_changes.mark(session, association_id=association_id, months=months)
 
 
-def record_change(session: Session, old: ActionState | None, new: ActionState | None) -> None:
-    """Keep the rollups exact after one action changed (created, edited, deleted...)."""
+def record_change(
+    session: Session,
+    old: ActionState | None,
+    new: ActionState | None,
+    *,
+    listeners: tuple[bool, bool] | None = None,
+) -> None:
+    """Keep the rollups exact after one action changed (created, edited, deleted...).
+
+    `listeners`: see _note_changes (read in this transaction, for these states' members).
+    """
     state = new or old
     if state is None:
         return
     apply_delta(session, state.association_id, change_delta(old, new))
-    _note_changes(session, state.association_id, [s for s in (old, new) if s is not None])
+    changed = [s for s in (old, new) if s is not None]
+    _note_changes(session, state.association_id, changed, listeners)
 
 
 def record_changes(

@@ -163,36 +163,45 @@ def list_endpoint(request: Request) -> Response:
 def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
     """POST an action (or, with volunteer_ids, the same action for a group)."""
     user = api_user(request)
-    group = "volunteer_ids" in data
+    if "volunteer_ids" in data:
+        return _create_group(request, data, user)
+    db = services(request).db
+    # Everything is read and checked first; the write only re-reads one row of state.
+    with db.read() as session:
+        association, caller = association_for(session, request.path_params["slug"], user)
+        prepared = actions.prepare_action(
+            session,
+            association=association,
+            user=user,
+            membership=caller.membership,
+            data=data,
+            today=today_for(request),
+            source="api",
+        )
+    with db.write() as session:
+        created = actions.record_prepared(session, prepared)
+    body = action_json(created, association, {user.id: user.username} if user.id else {})
+    _notify_pending(request, [created])
+    return JSONResponse(body, status_code=201)
+
+
+def _create_group(request: Request, data: dict[str, Any], user: User) -> Response:
     with services(request).db.write() as session:
         association, caller = association_for(session, request.path_params["slug"], user)
-        if group and "volunteer_id" in data:
+        if "volunteer_id" in data:
             raise Invalid({"volunteer_id": _("Give volunteer_id or volunteer_ids, not both.")})
-        if group:
-            created = actions.create_group_actions(
-                session,
-                association=association,
-                user=user,
-                membership=caller.membership,
-                data=data,
-                volunteer_ids=data["volunteer_ids"],
-                today=today_for(request),
-            )
-        else:
-            created = [
-                actions.create_action(
-                    session,
-                    association=association,
-                    user=user,
-                    membership=caller.membership,
-                    data=data,
-                    today=today_for(request),
-                    source="api",
-                )
-            ]
+        created = actions.create_group_actions(
+            session,
+            association=association,
+            user=user,
+            membership=caller.membership,
+            data=data,
+            volunteer_ids=data["volunteer_ids"],
+            today=today_for(request),
+        )
         body: Any = actions_json(session, created, association, user)
     _notify_pending(request, created)
-    return JSONResponse({"items": body} if group else body[0], status_code=201)
+    return JSONResponse({"items": body}, status_code=201)
 
 
 def _found(session: Session, request: Request, user: User) -> tuple[Action, Association]:

@@ -184,10 +184,15 @@ def action_state(association: Association, action: Action) -> FormState:
     return FormState.from_form(None, **values)
 
 
-def describe(action: Action, choices: Choices) -> str:
-    """A short description of an action: its duration and category."""
-    names = {category.id: category.name for category in choices.categories}
-    return f"{duration_text(action.minutes)}, {names.get(action.category_id, '')}".rstrip(", ")
+def describe(action: Action, choices: Choices | str) -> str:
+    """A short description of an action: its duration and category (or its name)."""
+    if isinstance(choices, str):
+        name = choices
+    else:
+        name = {category.id: category.name for category in choices.categories}.get(
+            action.category_id, ""
+        )
+    return f"{duration_text(action.minutes)}, {name}".rstrip(", ")
 
 
 def _entry_label(entry: Any) -> str:

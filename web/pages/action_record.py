@@ -95,15 +95,17 @@ def _record(
     What only the form shows (members, categories) is loaded on errors only.
     """
     found = services(request)
-    with found.db.write() as session:
-        # The association was read by this request a moment ago: no need to read it again.
+    # Everything is read and checked first; the write only re-reads one row of state.
+    with found.db.read() as session:
+        # The association was read by this request a moment ago: no need to read it again
+        # (the write notices if its rules changed since).
         if caller is None or actor.link is not None:
             caller = caller_in(session, association, actor.user, actor.link)
         if not can_see(association, actor.user, caller.membership):
             raise NotFound(_("No such association."))
         manager = actor.link is None and caller.may_edit_all
         offered = posted_choices(session, association, state)
-        created = actions.create_action(
+        prepared = actions.prepare_action(
             session,
             association=association,
             user=actor.user,
@@ -113,10 +115,10 @@ def _record(
             source=actor.source,
             lenient=True,
         )
-        category = session.get(Category, created.category_id)
+    with found.db.write() as session:
+        created = actions.record_prepared(session, prepared)
     notify_pending(request, [created])
-    choices = Choices([category] if category else [], [], [], [])
-    flash(request, _("Saved: {what}.").format(what=describe(created, choices)))
+    flash(request, _("Saved: {what}.").format(what=describe(created, prepared.category_name)))
     return redirect(actor.url(association, "list"))
 
 
