@@ -30,7 +30,7 @@ from bench.record_profile import Bench, build, call
 from bench.seed_actions import SESSION_COOKIE
 
 Request = tuple[str, dict[str, str]]
-ROUNDS = 5
+ROUNDS = 10
 LABELS = {
     "hello": "bare Starlette hello",
     "html": "actions list (HTML)",

@@ -88,6 +88,8 @@ def test_rollup_totals_equal_the_actions_added_up(db: Database, big: World) -> N
                 session, association_id=association_id, filters=filters, membership_id=None
             )
             assert found == expected, filters
+            # The list page starts its pages from the totals' pending count.
+            assert found.pending_actions == action_lists.pending_count(session, where)
             own = action_lists.association_totals(
                 session,
                 association_id=association_id,

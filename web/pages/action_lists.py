@@ -102,8 +102,8 @@ def association_actions(request: Request) -> Response:
         totals = action_lists.association_totals(
             session, association_id=association.id or 0, filters=filters, membership_id=own
         )
-        pending = action_lists.pending_count(session, where)
-        items, more = pending_first_page(session, where, page, pending)
+        # The totals count the list's pending actions exactly (rollups kept in step).
+        items, more = pending_first_page(session, where, page, totals.pending_actions)
         choices = _filter_choices(session, association) if caller.may_view_all else {}
         names = _row_names(choices) if choices else None
         callers = {association.id or 0: (association, caller)}
