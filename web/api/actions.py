@@ -31,9 +31,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-def api_user(request: Request) -> User:
-    """The holder of the request's API token; raise 401 otherwise."""
-    user = current_user(request) if bearer_token(request) is not None else None
+def api_user(request: Request, session: Session | None = None) -> User:
+    """The holder of the request's API token; raise 401 otherwise (`session`: an open read)."""
+    user = current_user(request, session) if bearer_token(request) is not None else None
     if user is None:
         raise HTTPException(
             401,
@@ -162,12 +162,12 @@ def list_endpoint(request: Request) -> Response:
 @json_view
 def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
     """POST an action (or, with volunteer_ids, the same action for a group)."""
-    user = api_user(request)
-    if "volunteer_ids" in data:
-        return _create_group(request, data, user)
     db = services(request).db
-    # Everything is read and checked first; the write only re-reads one row of state.
+    if "volunteer_ids" in data:
+        return _create_group(request, data, api_user(request))
+    # Everything is read and checked first, in one read; the write re-reads one row of state.
     with db.read() as session:
+        user = api_user(request, session)
         association, caller = association_for(session, request.path_params["slug"], user)
         prepared = actions.prepare_action(
             session,

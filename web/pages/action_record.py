@@ -26,7 +26,7 @@ from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from schema.tables import Action, Association, Category
 from web.api.actions import association_for, today_for
-from web.auth import current_user, login_required
+from web.auth import current_user, login_redirect, login_required
 from web.flash import flash
 from web.forms import FormState, form_view, post_view
 from web.pages.action_forms import (
@@ -50,11 +50,15 @@ def record_page(
     actor: Actor,
     association: Association,
     caller: Caller | None = None,
+    failed: FormState | None = None,
 ) -> Response:
-    """Show or handle the form recording one action (`caller`: when already known)."""
+    """Show or handle the form recording one action.
+
+    `caller`: when already known; `failed`: a posted form already refused (shown again).
+    """
     found, day = services(request), today_for(request)
-    state = FormState.from_form(form)
-    if form is not None:
+    state = failed or FormState.from_form(form)
+    if form is not None and failed is None:
         try:
             return _record(request, state, actor, association, caller)
         except Invalid as error:
@@ -90,32 +94,46 @@ def _record(
     association: Association,
     caller: Caller | None,
 ) -> Response:
-    """Record the posted action in one transaction; raise Invalid to show the form again.
+    """Record the posted action; raise Invalid to show the form again."""
+    with services(request).db.read() as session:
+        prepared = _prepare(session, request, state, actor, association, caller)
+    return _save(request, prepared, actor, association)
 
-    What only the form shows (members, categories) is loaded on errors only.
-    """
-    found = services(request)
-    # Everything is read and checked first; the write only re-reads one row of state.
-    with found.db.read() as session:
-        # The association was read by this request a moment ago: no need to read it again
-        # (the write notices if its rules changed since).
-        if caller is None or actor.link is not None:
-            caller = caller_in(session, association, actor.user, actor.link)
-        if not can_see(association, actor.user, caller.membership):
-            raise NotFound(_("No such association."))
-        manager = actor.link is None and caller.may_edit_all
-        offered = posted_choices(session, association, state)
-        prepared = actions.prepare_action(
-            session,
-            association=association,
-            user=actor.user,
-            membership=caller.membership,
-            data=form_data(state, association, offered, manager=manager),
-            today=today_for(request),
-            source=actor.source,
-            lenient=True,
-        )
-    with found.db.write() as session:
+
+def _prepare(
+    session: Session,
+    request: Request,
+    state: FormState,
+    actor: Actor,
+    association: Association,
+    caller: Caller | None,
+) -> actions.Prepared:
+    """Check the posted action in a read (raise Invalid); what only the form shows is not loaded."""
+    # The association may have been read a moment ago, in another session: the write
+    # notices if its rules changed since.
+    if caller is None or actor.link is not None:
+        caller = caller_in(session, association, actor.user, actor.link)
+    if not can_see(association, actor.user, caller.membership):
+        raise NotFound(_("No such association."))
+    manager = actor.link is None and caller.may_edit_all
+    offered = posted_choices(session, association, state)
+    return actions.prepare_action(
+        session,
+        association=association,
+        user=actor.user,
+        membership=caller.membership,
+        data=form_data(state, association, offered, manager=manager),
+        today=today_for(request),
+        source=actor.source,
+        lenient=True,
+    )
+
+
+def _save(
+    request: Request, prepared: actions.Prepared, actor: Actor, association: Association
+) -> Response:
+    """Write a checked action (a short write: see instance/action_recording.py)."""
+    with services(request).db.write() as session:
         created = actions.record_prepared(session, prepared)
     notify_pending(request, [created])
     flash(request, _("Saved: {what}.").format(what=describe(created, prepared.category_name)))
@@ -265,17 +283,28 @@ def _association(request: Request) -> Association:
     return association
 
 
-def _association_caller(request: Request) -> tuple[Association, Caller]:
-    with services(request).db.read() as session:
-        return association_for(session, request.path_params["slug"], current_user(request))
-
-
 @form_view
-@login_required
 def new(request: Request, form: FormData | None) -> Response:
-    """Record an action in an association."""
-    association, caller = _association_caller(request)
-    return record_page(request, form, _user_actor(request), association, caller)
+    """Record an action in an association (signed-in people; others go to the login page).
+
+    A posted action is checked in the same read as the person and the association.
+    """
+    state = FormState.from_form(form) if form is not None else None
+    prepared = None
+    with services(request).db.read() as session:
+        user = current_user(request, session)
+        if user is None:
+            return login_redirect(request)
+        actor = Actor(user)
+        association, caller = association_for(session, request.path_params["slug"], user)
+        if state is not None:
+            try:
+                prepared = _prepare(session, request, state, actor, association, caller)
+            except Invalid as error:
+                state.fail(error)
+    if prepared is not None:
+        return _save(request, prepared, actor, association)
+    return record_page(request, form, actor, association, caller, state)
 
 
 @form_view
