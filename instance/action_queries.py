@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Row, bindparam
 from sqlmodel import Session, and_, col, or_, select
 
 from instance.action_rules import ActionFilters, caller_in, cursor_text, read_cursor
@@ -14,10 +15,17 @@ from schema.tables import Action, Association, Membership, User
 
 @dataclass(frozen=True)
 class ActionPage:
-    """One page of actions, newest first, and the cursor of the next page."""
+    """One page of actions, newest first, and the cursor of the next page.
 
-    items: list[Action]
+    The actions are rows (their columns by name, as an Action's attributes): lists
+    only show them, and rows cost a fraction of ORM objects.
+    """
+
+    items: list[Row[Any]]
     next: str | None
+
+
+_COLUMNS = tuple(Action.__table__.columns)  # type: ignore[attr-defined]
 
 
 def _filtered(query: Any, filters: ActionFilters) -> Any:
@@ -46,7 +54,7 @@ def list_actions(
 ) -> ActionPage:
     """Actions of the association the caller may see (volunteers: their own), newest first."""
     caller = caller_in(session, association, user, membership)
-    query = select(Action).where(Action.association_id == association.id)
+    query = select(*_COLUMNS).where(Action.association_id == association.id)
     if not caller.may_view_all:
         if caller.membership is None or caller.membership.status != "active":
             raise Forbidden(_("Only members may see actions."))
@@ -58,7 +66,7 @@ def list_actions(
             or_(Action.date < day, and_(Action.date == day, col(Action.id) < number))
         )
     query = query.order_by(col(Action.date).desc(), col(Action.id).desc()).limit(limit + 1)
-    items = list(session.exec(query).all())
+    items = list(session.connection().execute(query))
     more = len(items) > limit
     items = items[:limit]
     return ActionPage(items=items, next=cursor_text(items[-1]) if more else None)
@@ -94,5 +102,10 @@ def usernames(session: Session, user_ids: Iterable[int | None]) -> dict[int, str
     wanted = {user_id for user_id in user_ids if user_id is not None}
     if not wanted:
         return {}
-    query = select(User.id, User.username).where(col(User.id).in_(wanted))
-    return {user_id: name for user_id, name in session.exec(query) if user_id is not None}
+    rows = session.connection().execute(_USERNAMES, {"ids": list(wanted)})
+    return {user_id: name for user_id, name in rows if user_id is not None}
+
+
+_USERNAMES = select(User.id, User.username).where(
+    col(User.id).in_(bindparam("ids", expanding=True))
+)

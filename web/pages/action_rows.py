@@ -1,6 +1,6 @@
 """Showing actions: the rows of a list, one action's page and its audit trail."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -49,7 +49,7 @@ class RowNames:
     volunteers: dict[int, str]
 
 
-def _row_names(session: Session, items: list[Action]) -> RowNames:
+def _row_names(session: Session, items: Sequence[Any]) -> RowNames:
     return RowNames(
         _names(session, Category, (a.category_id for a in items)),
         _names(session, Project, (a.project_id for a in items)),
@@ -60,12 +60,14 @@ def _row_names(session: Session, items: list[Action]) -> RowNames:
 
 def action_rows(
     session: Session,
-    items: list[Action],
+    items: Sequence[Any],
     callers: dict[int, tuple[Association, Caller]],
     *,
     names: RowNames | None = None,
 ) -> list[dict[str, Any]]:
     """What a list shows of each action: names of its entries, status, whether it is locked.
+
+    `items`: Actions, or rows of the action table (lists read rows).
 
     `names`, when the page already holds them, saves looking the names up again.
     """
