@@ -66,10 +66,13 @@ def _sqlite_begin_immediate_for_writes(connection: Any) -> None:
     # front, so concurrent writers queue (busy_timeout) instead of failing with
     # "database is locked" when a read transaction tries to upgrade. Readers keep
     # plain BEGIN and run alongside thanks to WAL.
+    # Straight to the driver: BEGIN needs no parameters, no result and no events, and
+    # every transaction of the application starts here.
+    driver = connection.connection.driver_connection
     if connection.get_execution_options().get(WRITE_OPTION):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        driver.execute("BEGIN IMMEDIATE")
     else:
-        connection.exec_driver_sql("BEGIN")
+        driver.execute("BEGIN")
 
 
 def create_all(engine: Engine) -> None:
