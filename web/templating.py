@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.nodes import EvalContext
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -45,17 +46,18 @@ def format_date(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d")
 
 
-@jinja2.pass_context
-def translate(context: jinja2.runtime.Context, message: str, **variables: Any) -> str:
+@jinja2.pass_eval_context
+def translate(context: EvalContext, message: str, **variables: Any) -> str:
     """`_()` and `gettext()` in templates: what Jinja's new-style gettext does, remembered.
 
     As there, the translation is markup (autoescaped templates) and formatted with
     the variables; without variables the result depends only on the language and
-    the message, so it is kept.
+    the message, so it is kept. (It takes the evaluation context, not the context:
+    Jinja derives a new context for each call of the latter inside a loop.)
     """
-    if variables or not context.eval_ctx.autoescape:
+    if variables or not context.autoescape:
         text = i18n.gettext(message)
-        found: str = Markup(text) if context.eval_ctx.autoescape else text
+        found: str = Markup(text) if context.autoescape else text
         return found % variables
     key = (i18n.current_language.get(), message)
     known = _TRANSLATED.get(key)

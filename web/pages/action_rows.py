@@ -58,13 +58,27 @@ def _row_names(session: Session, items: Sequence[Any]) -> RowNames:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    """One action as a list shows it (attributes: templates read them without a dict miss)."""
+
+    action: Any
+    association: Association
+    category: str
+    project: str
+    level: str
+    volunteer: str
+    status: str
+    editable: bool
+
+
 def action_rows(
     session: Session,
     items: Sequence[Any],
     callers: dict[int, tuple[Association, Caller]],
     *,
     names: RowNames | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ActionRow]:
     """What a list shows of each action: names of its entries, status, whether it is locked.
 
     `items`: Actions, or rows of the action table (lists read rows).
@@ -79,16 +93,16 @@ def action_rows(
     for action in items:
         association, caller = callers[action.association_id]
         rows.append(
-            {
-                "action": action,
-                "association": association,
-                "category": categories.get(action.category_id, ""),
-                "project": projects.get(action.project_id or 0, ""),
-                "level": levels.get(action.level_id or 0, ""),
-                "volunteer": people.get(action.membership_id, ""),
-                "status": status_label(action.status),
-                "editable": may_change(association, caller, action),
-            }
+            ActionRow(
+                action=action,
+                association=association,
+                category=categories.get(action.category_id, ""),
+                project=projects.get(action.project_id or 0, ""),
+                level=levels.get(action.level_id or 0, ""),
+                volunteer=people.get(action.membership_id, ""),
+                status=status_label(action.status),
+                editable=may_change(association, caller, action),
+            )
         )
     return rows
 
