@@ -208,11 +208,9 @@ def total_minutes(url: str, seeded: SeededInstance) -> int:
 
 @contextmanager
 def served(instance: LiveInstance, workers: int) -> Iterator[LiveInstance]:
-    """`benefed serve` on the instance (its default single worker unless asked for more)."""
+    """`benefed serve --workers N` on the instance."""
     command = [sys.executable, "-m", "web.cli", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(instance.port)]
-    if workers != 1:
-        command += ["--workers", str(workers)]
+    command += ["--port", str(instance.port), "--workers", str(workers)]
     with (instance.directory / "server.log").open("ab") as log:
         instance.process = subprocess.Popen(
             command,
@@ -362,7 +360,7 @@ def line_text(line: Line) -> str:
 
 def print_run(run: Run) -> None:
     """The table of one server, with what the background writer did."""
-    workers = "default single worker" if run.workers == 1 else f"--workers {run.workers}"
+    workers = f"--workers {run.workers}"
     print(
         f"\n{run.actions:,} actions, benefed serve ({workers}),"
         f" load average {run.load[0]:.2f} -> {run.load[1]:.2f}"

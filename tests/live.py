@@ -109,6 +109,8 @@ class LiveInstance:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                "--workers",
+                "1",  # one process: the federation worker wakes at once after a commit
             ],
             cwd=self.directory,
             env=self.env(),

@@ -157,6 +157,8 @@ def _start(instance: DemoInstance) -> None:
             "127.0.0.1",
             "--port",
             str(instance.port),
+            "--workers",
+            "1",
         ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -12,6 +12,36 @@ from web.commands._common import config_of
 from web.logs import setup_logging
 
 WORKER_HEALTHCHECK_SECONDS = 60
+#: At most this many worker processes when their number is left to ``auto``.
+MAX_AUTO_WORKERS = 4
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
+def auto_workers() -> int:
+    """One worker per usable core, at most MAX_AUTO_WORKERS.
+
+    A worker is one Python process, which runs Python code on one core at a time,
+    so a single worker leaves the other cores idle: on two cores, recording an
+    action went from about 220 to 420 requests/s with two workers. Beyond four,
+    SQLite's writers taking turns and each worker's memory (about 130 MB) outweigh
+    what more workers add; ask for more with --workers N (PostgreSQL).
+    """
+    return min(usable_cores(), MAX_AUTO_WORKERS)
+
+
+def worker_count(raw: str) -> int:
+    """`--workers`: a number from 1, or ``auto``."""
+    if raw == "auto":
+        return auto_workers()
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError("expected a number from 1, or auto")
+    return int(raw)
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,7 +49,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     serve = commands.add_parser("serve", help="run the web server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers",
+        type=worker_count,
+        default="auto",
+        help="worker processes: a number, or auto (one per core, at most 4; the default)",
+    )
     serve.set_defaults(handler=run_serve)
 
 
