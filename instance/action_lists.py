@@ -10,6 +10,7 @@ add the matching actions up in one grouped query.
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, literal_column, union_all
@@ -69,17 +70,85 @@ def conditions(filters: ActionFilters) -> list[Any]:
     return found
 
 
-_COLUMNS = tuple(Action.__table__.columns)  # type: ignore[attr-defined]
-
-
-def _newest(where: list[Any], offset: int, limit: int) -> Any:
-    return (
-        select(*_COLUMNS)
-        .where(*where)
-        .order_by(col(Action.date).desc(), col(Action.id).desc())
-        .offset(offset)
-        .limit(limit)
+#: What a list shows of an action (and needs to tell whether it may be changed).
+_SHOWN = tuple(
+    Action.__table__.c[name]  # type: ignore[attr-defined]
+    for name in (
+        "id",
+        "association_id",
+        "membership_id",
+        "date",
+        "end_date",
+        "minutes",
+        "category_id",
+        "project_id",
+        "level_id",
+        "title",
+        "status",
+        "refusal_reason",
     )
+)
+#: Every condition a list's filters may set, each with its parameter: an association's
+#: list runs statements built once per combination (building a statement costs
+#: SQLAlchemy more than SQLite takes to answer these indexed queries).
+_CONDITIONS = {
+    "association_id": Action.association_id == bindparam("association_id"),
+    "own": Action.membership_id == bindparam("own"),
+    "volunteer_id": Action.membership_id == bindparam("volunteer_id"),
+    "category_id": Action.category_id == bindparam("category_id"),
+    "project_id": Action.project_id == bindparam("project_id"),
+    "level_id": Action.level_id == bindparam("level_id"),
+    "status": Action.status == bindparam("status"),
+    "start": col(Action.date) >= bindparam("start"),
+    "end": col(Action.date) <= bindparam("end"),
+}
+_FILTER_FIELDS = ("volunteer_id", "category_id", "project_id", "level_id", "status", "start", "end")
+
+
+def list_params(
+    association_id: int, filters: ActionFilters, membership_id: int | None
+) -> dict[str, Any]:
+    """The values of a list's conditions by name (`membership_id`: a volunteer's own list)."""
+    params: dict[str, Any] = {"association_id": association_id}
+    for field in _FILTER_FIELDS:
+        value = getattr(filters, field)
+        if value is not None:
+            params[field] = value
+    if membership_id is not None:
+        params["own"] = membership_id
+    return params
+
+
+@dataclass(frozen=True)
+class _Statements:
+    pending_page: Any
+    other_page: Any
+    refused: Any
+    grouped: Any
+
+
+def _statements_for(where: list[Any]) -> _Statements:
+    def newest(status: Any) -> Any:
+        return (
+            select(*_SHOWN)
+            .where(*where, status)
+            .order_by(col(Action.date).desc(), col(Action.id).desc())
+            .offset(bindparam("offset"))
+            .limit(bindparam("limit"))
+        )
+
+    count = select(func.count()).select_from(Action)
+    return _Statements(
+        pending_page=newest(Action.status == "pending"),
+        other_page=newest(Action.status != "pending"),
+        refused=count.where(*where, Action.status == "refused"),
+        grouped=_GROUPED.where(*where).group_by(Action.status),
+    )
+
+
+@cache
+def _statements(names: frozenset[str]) -> _Statements:
+    return _statements_for([_CONDITIONS[name] for name in sorted(names)])
 
 
 def pending_first_page(
@@ -88,20 +157,36 @@ def pending_first_page(
     """One page of the actions matching `where`, pending first then newest; and whether more follow.
 
     `pending` is how many of them wait for validation (from the list's totals). The
-    actions come as rows (their columns by name, as an Action's attributes): a page
-    only shows them, and rows cost a fraction of ORM objects.
+    actions come as rows of the columns a list shows (by name, as an Action's
+    attributes): rows cost a fraction of ORM objects.
     """
+    return _page(session, _statements_for(where), {}, page, pending, per_page)
+
+
+def association_page(
+    session: Session, params: dict[str, Any], page: int, pending: int, per_page: int = PER_PAGE
+) -> tuple[list[Row[Any]], bool]:
+    """pending_first_page for an association's list (`params`: from list_params)."""
+    return _page(session, _statements(frozenset(params)), params, page, pending, per_page)
+
+
+def _page(
+    session: Session,
+    statements: _Statements,
+    params: dict[str, Any],
+    page: int,
+    pending: int,
+    per_page: int,
+) -> tuple[list[Row[Any]], bool]:
     offset, wanted = (page - 1) * per_page, per_page + 1
     connection = session.connection()
     items: list[Row[Any]] = []
     if offset < pending:
-        query = _newest([*where, Action.status == "pending"], offset, wanted)
-        items = list(connection.execute(query))
+        bounds = {"offset": offset, "limit": wanted}
+        items = list(connection.execute(statements.pending_page, {**params, **bounds}))
     if len(items) < wanted:
-        query = _newest(
-            [*where, Action.status != "pending"], max(0, offset - pending), wanted - len(items)
-        )
-        items += connection.execute(query)
+        bounds = {"offset": max(0, offset - pending), "limit": wanted - len(items)}
+        items += connection.execute(statements.other_page, {**params, **bounds})
     return items[:per_page], len(items) > per_page
 
 
@@ -121,11 +206,6 @@ def _from_counters(counters: Counters, refused: int) -> ListTotals:
         travel_minutes=counters.get("travel_minutes_counted", 0),
         distance_hundredths=counters.get("distance_hundredths", 0),
     )
-
-
-def _refused(session: Session, where: list[Any]) -> int:
-    query = select(func.count()).select_from(Action).where(*where, Action.status == "refused")
-    return int(session.exec(query).one())
 
 
 def _masked(totals: ListTotals, status: str | None) -> ListTotals:
@@ -160,9 +240,8 @@ def association_totals(
     session: Session, *, association_id: int, filters: ActionFilters, membership_id: int | None
 ) -> ListTotals:
     """Totals of an association's list (`membership_id`: a volunteer's own list)."""
-    where = [Action.association_id == association_id, *conditions(filters)]
-    if membership_id is not None:
-        where.append(Action.membership_id == membership_id)
+    params = list_params(association_id, filters, membership_id)
+    statements = _statements(frozenset(params))
     keyed = {
         dimension: getattr(filters, field)
         for field, dimension in DIMENSION_FILTERS.items()
@@ -173,27 +252,35 @@ def association_totals(
             return ListTotals()
         keyed["volunteer"] = membership_id
     if len(keyed) > 1 or (filters.start and filters.end and filters.start > filters.end):
-        return grouped_totals(session, where)
+        return _grouped(session, statements.grouped, params)
     dimension, key_id = next(iter(keyed.items()), ("total", 0))
     counters = _rollup_counters(session, association_id, filters, dimension, key_id)
     if counters.get("actions_counted", 0) + counters.get("actions_pending", 0) < SMALL_LIST:
-        return grouped_totals(session, where)
-    refused = 0 if filters.status not in {None, "refused"} else _refused(session, where)
+        return _grouped(session, statements.grouped, params)
+    refused = 0
+    if filters.status in {None, "refused"}:
+        refused = int(session.connection().execute(statements.refused, params).scalar_one())
     return _masked(_from_counters(counters, refused), filters.status)
+
+
+_GROUPED = select(
+    Action.status,
+    func.count(),
+    func.coalesce(func.sum(Action.minutes), 0),
+    func.coalesce(func.sum(Action.travel_minutes), 0),
+    func.coalesce(func.sum(Action.distance_hundredths), 0),
+)
 
 
 def grouped_totals(session: Session, where: list[Any]) -> ListTotals:
     """Totals of the actions matching `where`, added up from the actions (one grouped query)."""
-    query = select(
-        Action.status,
-        func.count(),
-        func.coalesce(func.sum(Action.minutes), 0),
-        func.coalesce(func.sum(Action.travel_minutes), 0),
-        func.coalesce(func.sum(Action.distance_hundredths), 0),
-    ).where(*where)
+    return _grouped(session, _GROUPED.where(*where).group_by(Action.status), {})
+
+
+def _grouped(session: Session, query: Any, params: dict[str, Any]) -> ListTotals:
     counters: Counters = {}
     refused = 0
-    for status, number, minutes, travel, distance in session.exec(query.group_by(Action.status)):
+    for status, number, minutes, travel, distance in session.connection().execute(query, params):
         if status == "refused":
             refused = int(number)
         elif status == "pending":
@@ -236,20 +323,34 @@ def entry_names(session: Session, association_id: int) -> dict[str, list[tuple[i
     return found
 
 
+# Built once: a list page reads the members every time.
+_MEMBERS = (
+    select(Membership.id, Membership.label, User.display_name, User.username)
+    .join(User, col(Membership.user_id) == col(User.id), isouter=True)
+    .where(
+        Membership.association_id == bindparam("association_id"),
+        or_(Membership.status == "active", exists().where(Action.membership_id == Membership.id)),
+    )
+)
+
+
 def member_choices(session: Session, association_id: int) -> list[tuple[int, str]]:
     """Every member who is active or has recorded an action, by name (a list's filter)."""
-    has_actions = exists().where(Action.membership_id == Membership.id)
-    query = (
-        select(Membership.id, Membership.label, User.display_name, User.username)
-        .join(User, col(Membership.user_id) == col(User.id), isouter=True)
-        .where(
-            Membership.association_id == association_id,
-            or_(Membership.status == "active", has_actions),
-        )
-    )
+    rows = session.connection().execute(_MEMBERS, {"association_id": association_id})
     names = [
         (member_id, display or username or label or _("Former member"))
-        for member_id, label, display, username in session.connection().execute(query)
+        for member_id, label, display, username in rows
         if member_id is not None
     ]
     return sorted(names, key=lambda pair: pair[1].lower())
+
+
+_ANY_ACTION = select(Action.id).where(Action.membership_id == bindparam("membership_id")).limit(1)
+
+
+def has_actions(session: Session, membership_id: int | None) -> bool:
+    """True when something was recorded for this membership (a list's "repeat" button)."""
+    if membership_id is None:
+        return False
+    params = {"membership_id": membership_id}
+    return session.connection().execute(_ANY_ACTION, params).first() is not None

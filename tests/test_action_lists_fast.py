@@ -120,6 +120,23 @@ def test_pages_come_pending_first_then_newest(db: Database, big: World) -> None:
             assert beyond == [] and not more
 
 
+def test_association_pages_equal_the_generic_pages(db: Database, big: World) -> None:
+    """Statements built once per set of filters give the pages conditions built each time give."""
+    association_id = big.association.id or 0
+    with db.read() as session:
+        for filters in filter_cases(big):
+            for own in (None, big.member.id):
+                where = [Action.association_id == association_id, *conditions(filters)]
+                if own is not None:
+                    where.append(Action.membership_id == own)
+                pending = action_lists.pending_count(session, where)
+                params = action_lists.list_params(association_id, filters, own)
+                for page in (1, pending // 20 + 1, 3):
+                    expected = pending_first_page(session, where, page, pending)
+                    found = action_lists.association_page(session, params, page, pending)
+                    assert found == expected, (filters, own, page)
+
+
 def test_small_lists_are_added_up_from_the_actions(db: Database) -> None:
     world = make_world(db, travel_time_policy="separate")
     record(db, world, minutes=45, travel_minutes=15)

@@ -21,7 +21,7 @@ from schema.tables import Action, Association, Membership, User
 from web.api.actions import association_for
 from web.auth import current_user, login_required
 from web.pages.action_rows import RowNames, action_rows
-from web.pages.action_support import last_action, manage_links
+from web.pages.action_support import manage_links
 from web.services import services
 from web.templating import render
 
@@ -96,19 +96,19 @@ def association_actions(request: Request) -> Response:
     with services(request).db.read() as session:
         association, caller = association_for(session, request.path_params["slug"], user)
         own = _own_membership(caller)
-        where = [Action.association_id == association.id, *conditions(filters)]
-        if own is not None:
-            where.append(Action.membership_id == own)
         totals = action_lists.association_totals(
             session, association_id=association.id or 0, filters=filters, membership_id=own
         )
         # The totals count the list's pending actions exactly (rollups kept in step).
-        items, more = pending_first_page(session, where, page, totals.pending_actions)
+        params = action_lists.list_params(association.id or 0, filters, own)
+        items, more = action_lists.association_page(session, params, page, totals.pending_actions)
         choices = _filter_choices(session, association) if caller.may_view_all else {}
         names = _row_names(choices) if choices else None
         callers = {association.id or 0: (association, caller)}
         rows = action_rows(session, items, callers, names=names)
-        last = last_action(session, caller.membership)
+        has_last = action_lists.has_actions(
+            session, caller.membership.id if caller.membership is not None else None
+        )
     params = {name: request.query_params.get(name, "")[:40] for name in FILTERS}
     context = {
         "association": association,
@@ -126,7 +126,7 @@ def association_actions(request: Request) -> Response:
         "exports": export_links(f"/associations/{association.slug}/actions/export", params),
         "manage_links": manage_links(association, caller),
         "can_record": caller.membership is not None and caller.membership.status == "active",
-        "has_last": last is not None,
+        "has_last": has_last,
     }
     return render(request, "actions/list.html", context)
 
