@@ -1,13 +1,14 @@
 """Jinja2 templates: one environment, translated through instance.i18n."""
 
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.nodes import EvalContext
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -68,13 +69,37 @@ def translate(context: EvalContext, message: str, **variables: Any) -> str:
     return known
 
 
+def _escaped(value: Any) -> str:
+    """What markupsafe.escape gives, as a plain string (no Markup object per value)."""
+    if type(value) is str:
+        text = value
+    elif hasattr(value, "__html__"):
+        return str(value.__html__())
+    else:
+        text = str(value)
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return (
+        text.replace("&", "&amp;")
+        .replace(">", "&gt;")
+        .replace("<", "&lt;")
+        .replace("'", "&#39;")
+        .replace('"', "&#34;")
+    )
+
+
+_NEEDS_ESCAPE = re.compile("[&<>'\"]")
+
+
 def select_options(options: Any, current: Any) -> Markup:
     """The <option>s of a select, the current value selected (long lists: one loop in Python)."""
     return Markup(
         "".join(
-            f'<option value="{escape(value)}" {"selected" if value == current else ""}>'
-            f"{escape(text)}</option>"
-            for value, text in options
+            [
+                f'<option value="{_escaped(value)}" {"selected" if value == current else ""}>'
+                f"{_escaped(text)}</option>"
+                for value, text in options
+            ]
         )
     )
 
