@@ -39,6 +39,7 @@ from web import forms
 from web.app import create_app
 
 SECRET = "bench-secret-" + "x" * 40
+SORT = ["cumulative"]
 
 
 @dataclass
@@ -246,7 +247,7 @@ def measure(
         forms.run_in_threadpool = threaded
     cpu = time.process_time() - started
     if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(90)
+        pstats.Stats(profiler).sort_stats(SORT[0]).print_stats(90)
     return cpu * 1000 / requests
 
 
@@ -262,10 +263,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--actions", type=int, default=100_000)
     parser.add_argument("--profile", choices=("form", "api"), help="print a cProfile of one")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order (tottime...)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each line; the least CPU is kept"
     )
     options = parser.parse_args()
+    SORT[0] = options.sort
     with tempfile.TemporaryDirectory() as scratch:
         bench = build(Path(scratch), options.actions)
         before = action_count(bench.db)

@@ -1,6 +1,7 @@
 """Engine construction for SQLite (WAL) and PostgreSQL; nothing runs at import."""
 
 import fcntl
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,10 @@ from sqlmodel import Session, SQLModel, create_engine
 import schema.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 WRITE_OPTION = "benefed_write"
+#: Write transactions of one process between two of its checkpoints (see Database.write).
+CHECKPOINT_EVERY = 32
+#: WAL pages past which SQLite checkpoints inside a commit (its default is 1,000).
+AUTOCHECKPOINT_PAGES = 4000
 
 
 def normalise_url(url: str) -> str:
@@ -58,6 +63,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # actions stay in it), and temporary sorting B-trees in memory.
     cursor.execute("PRAGMA cache_size=-8000")
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # SQLite's own checkpoint, inside a commit, only as a safety net (16 MB of WAL):
+    # Database.write checkpoints long before, outside the writers' turn.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -94,6 +102,11 @@ class WriteTurn:
         self._lock = threading.RLock()
         self._depth = 0
         self._path = path
+
+    @property
+    def shared(self) -> bool:
+        """True for a database file (which other processes may open), not a memory one."""
+        return self._path is not None
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -134,6 +147,7 @@ class Database:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._turn = _turn_for(engine)
+        self._writes = itertools.count(1)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -150,6 +164,21 @@ class Database:
             return
         with self._turn.held(), self._session() as session:
             yield session
+        if self._turn.shared and next(self._writes) % CHECKPOINT_EVERY == 0:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL's pages into the database file, after the turn was given back.
+
+        SQLite checkpoints by itself when the WAL passes 1,000 pages, inside the
+        commit that crossed the mark: that writer, and every writer queued behind
+        it, then waits several milliseconds. A passive checkpoint every few dozen
+        writes, outside the turn, keeps the WAL under the mark; writers and readers
+        go on meanwhile (it copies what it can without waiting for anyone).
+        """
+        with self.engine.connect() as connection:
+            # Straight to the driver: outside any transaction, which a checkpoint needs.
+            connection.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
