@@ -183,10 +183,10 @@ def _page(
     items: list[Row[Any]] = []
     if offset < pending:
         bounds = {"offset": offset, "limit": wanted}
-        items = list(connection.execute(statements.pending_page, {**params, **bounds}))
+        items = list(connection.execute(statements.pending_page, {**params, **bounds}).all())
     if len(items) < wanted:
         bounds = {"offset": max(0, offset - pending), "limit": wanted - len(items)}
-        items += connection.execute(statements.other_page, {**params, **bounds})
+        items += connection.execute(statements.other_page, {**params, **bounds}).all()
     return items[:per_page], len(items) > per_page
 
 
@@ -280,7 +280,9 @@ def grouped_totals(session: Session, where: list[Any]) -> ListTotals:
 def _grouped(session: Session, query: Any, params: dict[str, Any]) -> ListTotals:
     counters: Counters = {}
     refused = 0
-    for status, number, minutes, travel, distance in session.connection().execute(query, params):
+    for status, number, minutes, travel, distance in (
+        session.connection().execute(query, params).all()
+    ):
         if status == "refused":
             refused = int(number)
         elif status == "pending":
@@ -317,7 +319,7 @@ def entry_names(session: Session, association_id: int) -> dict[str, list[tuple[i
     """(id, name) of the association's categories, projects and levels, by name (archived too)."""
     found: dict[str, list[tuple[int, str]]] = {"category": [], "project": [], "level": []}
     params = {"association_id": association_id}
-    for kind, entry_id, name, _sort in session.connection().execute(_ENTRIES, params):
+    for kind, entry_id, name, _sort in session.connection().execute(_ENTRIES, params).all():
         if entry_id:
             found[kind].append((entry_id, name))
     return found
@@ -336,7 +338,7 @@ _MEMBERS = (
 
 def member_choices(session: Session, association_id: int) -> list[tuple[int, str]]:
     """Every member who is active or has recorded an action, by name (a list's filter)."""
-    rows = session.connection().execute(_MEMBERS, {"association_id": association_id})
+    rows = session.connection().execute(_MEMBERS, {"association_id": association_id}).all()
     names = [
         (member_id, display or username or label or _("Former member"))
         for member_id, label, display, username in rows

@@ -66,7 +66,7 @@ def list_actions(
             or_(Action.date < day, and_(Action.date == day, col(Action.id) < number))
         )
     query = query.order_by(col(Action.date).desc(), col(Action.id).desc()).limit(limit + 1)
-    items = list(session.connection().execute(query))
+    items = list(session.connection().execute(query).all())
     more = len(items) > limit
     items = items[:limit]
     return ActionPage(items=items, next=cursor_text(items[-1]) if more else None)
@@ -102,7 +102,7 @@ def usernames(session: Session, user_ids: Iterable[int | None]) -> dict[int, str
     wanted = {user_id for user_id in user_ids if user_id is not None}
     if not wanted:
         return {}
-    rows = session.connection().execute(_USERNAMES, {"ids": list(wanted)})
+    rows = session.connection().execute(_USERNAMES, {"ids": list(wanted)}).all()
     return {user_id: name for user_id, name in rows if user_id is not None}
 
 

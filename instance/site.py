@@ -112,7 +112,7 @@ def page_frame(
     Whether the person manages an association is only asked when an announcement
     for managers is running (rarely), so most pages cost a single query.
     """
-    rows = list(connection.execute(_FRAME, {"now": now or utcnow()}))
+    rows = connection.execute(_FRAME, {"now": now or utcnow()}).all()
     site_name = next((row[1] for row in rows if row[0] == "setting"), "") or default_name
     running = sorted(
         (row for row in rows if row[0] != "setting"), key=lambda row: (row[3], row[4]), reverse=True
