@@ -147,8 +147,14 @@ def _statements_for(where: list[Any]) -> _Statements:
 
 
 @cache
+def bound_conditions(names: frozenset[str]) -> tuple[Any, ...]:
+    """The conditions of these names (see list_params), each with its named parameter."""
+    return tuple(_CONDITIONS[name] for name in sorted(names))
+
+
+@cache
 def _statements(names: frozenset[str]) -> _Statements:
-    return _statements_for([_CONDITIONS[name] for name in sorted(names)])
+    return _statements_for(list(bound_conditions(names)))
 
 
 def pending_first_page(

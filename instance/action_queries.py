@@ -2,11 +2,13 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, bindparam
 from sqlmodel import Session, and_, col, or_, select
 
+from instance.action_lists import bound_conditions, list_params
 from instance.action_rules import ActionFilters, caller_in, cursor_text, read_cursor
 from instance.errors import Forbidden
 from instance.i18n import _
@@ -17,29 +19,55 @@ from schema.tables import Action, Association, Membership, User
 class ActionPage:
     """One page of actions, newest first, and the cursor of the next page.
 
-    The actions are rows (their columns by name, as an Action's attributes): lists
-    only show them, and rows cost a fraction of ORM objects.
+    The actions are rows (their columns by name, as an Action's attributes, those
+    of _COLUMNS only): lists only show them, and rows cost a fraction of ORM objects.
     """
 
     items: list[Row[Any]]
     next: str | None
 
 
-_COLUMNS = tuple(Action.__table__.columns)  # type: ignore[attr-defined]
+#: What the API and the pages built on this list read of an action.
+_COLUMNS = tuple(
+    Action.__table__.c[name]  # type: ignore[attr-defined]
+    for name in (
+        "id",
+        "association_id",
+        "membership_id",
+        "date",
+        "end_date",
+        "minutes",
+        "travel_minutes",
+        "category_id",
+        "project_id",
+        "level_id",
+        "title",
+        "description",
+        "distance_hundredths",
+        "status",
+        "refusal_reason",
+        "rate_cents",
+        "created_by_id",
+        "created_at",
+        "updated_at",
+    )
+)
+_AFTER_CURSOR = or_(
+    col(Action.date) < bindparam("cursor_day"),
+    and_(col(Action.date) == bindparam("cursor_day"), col(Action.id) < bindparam("cursor_id")),
+)
 
 
-def _filtered(query: Any, filters: ActionFilters) -> Any:
-    for field in ("category_id", "project_id", "level_id", "status"):
-        value = getattr(filters, field)
-        if value is not None:
-            query = query.where(getattr(Action, field) == value)
-    if filters.volunteer_id is not None:
-        query = query.where(Action.membership_id == filters.volunteer_id)
-    if filters.start is not None:
-        query = query.where(Action.date >= filters.start)
-    if filters.end is not None:
-        query = query.where(Action.date <= filters.end)
-    return query
+@cache
+def _statement(names: frozenset[str], after_cursor: bool) -> Any:
+    """The list's statement for this set of conditions, built once."""
+    where = [*bound_conditions(names), *([_AFTER_CURSOR] if after_cursor else [])]
+    return (
+        select(*_COLUMNS)
+        .where(*where)
+        .order_by(col(Action.date).desc(), col(Action.id).desc())
+        .limit(bindparam("limit"))
+    )
 
 
 def list_actions(
@@ -54,19 +82,17 @@ def list_actions(
 ) -> ActionPage:
     """Actions of the association the caller may see (volunteers: their own), newest first."""
     caller = caller_in(session, association, user, membership)
-    query = select(*_COLUMNS).where(Action.association_id == association.id)
+    own = None
     if not caller.may_view_all:
         if caller.membership is None or caller.membership.status != "active":
             raise Forbidden(_("Only members may see actions."))
-        query = query.where(Action.membership_id == caller.membership.id)
-    query = _filtered(query, filters or ActionFilters())
+        own = caller.membership.id
+    params = list_params(association.id or 0, filters or ActionFilters(), own)
+    statement = _statement(frozenset(params), bool(cursor))
     if cursor:
-        day, number = read_cursor(cursor)
-        query = query.where(
-            or_(Action.date < day, and_(Action.date == day, col(Action.id) < number))
-        )
-    query = query.order_by(col(Action.date).desc(), col(Action.id).desc()).limit(limit + 1)
-    items = list(session.connection().execute(query).all())
+        params["cursor_day"], params["cursor_id"] = read_cursor(cursor)
+    params["limit"] = limit + 1
+    items = list(session.connection().execute(statement, params).all())
     more = len(items) > limit
     items = items[:limit]
     return ActionPage(items=items, next=cursor_text(items[-1]) if more else None)
