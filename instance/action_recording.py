@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from instance import rollups
@@ -280,8 +281,10 @@ def _write(session: Session, prepared: Prepared) -> Action:
     now = utcnow()
     row = {**prepared.row, "created_at": now, "updated_at": now}
     connection = session.connection()
-    found = connection.execute(_INSERT_ACTION, [{c: row[c] for c in _ACTION_COLUMNS}])
+    found = connection.execute(_INSERT_ACTION, {c: row[c] for c in _ACTION_COLUMNS})
     # A plain object (no unit of work, no validation): the row was just checked and written.
+    # Its attributes need the mappers configured (a flag check once they are).
+    configure_mappers()
     action = Action.model_construct(id=found.inserted_primary_key[0], **row)
     log_event(session, action, "create", snapshot(action), prepared.caller)
     linked, networked = prepared.state[-2:]
@@ -290,7 +293,11 @@ def _write(session: Session, prepared: Prepared) -> Action:
 
 
 def record_prepared(session: Session, prepared: Prepared) -> Action:
-    """Record a prepared action in the write transaction, checking again whatever changed."""
+    """Record a prepared action in the write transaction, checking again whatever changed.
+
+    Returns the action as written: a plain ``Action`` that no session tracks (read it
+    again to change it).
+    """
     rollups.guard(session, prepared.association_id)
     state = tuple(session.connection().execute(_STATE, prepared.params).one_or_none() or ())
     if prepared.current and state == prepared.state:
@@ -330,6 +337,7 @@ def create_action(
 
     Checks and writes in the caller's transaction; endpoints that want a short
     write call ``prepare_action`` in a read and ``record_prepared`` in the write.
+    Returns the action as written, untracked (see ``record_prepared``).
     """
     assert association.id is not None
     rollups.guard(session, association.id)
