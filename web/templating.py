@@ -92,11 +92,14 @@ _NEEDS_ESCAPE = re.compile("[&<>'\"]")
 
 
 def select_options(options: Any, current: Any) -> Markup:
-    """The <option>s of a select, the current value selected (long lists: one loop in Python)."""
+    """The <option>s of a select, the current value selected (long lists: one loop in Python).
+
+    `options`: (value, text) pairs; `current`: the value as text (as a query string gives it).
+    """
     return Markup(
         "".join(
             [
-                f'<option value="{_escaped(value)}" {"selected" if value == current else ""}>'
+                f'<option value="{_escaped(value)}" {"selected" if str(value) == current else ""}>'
                 f"{_escaped(text)}</option>"
                 for value, text in options
             ]

@@ -45,6 +45,7 @@ def read_list_filters(request: Request) -> tuple[actions.ActionFilters, dict[str
 
 
 def _filter_choices(session: Session, association: Association) -> dict[str, Any]:
+    """(id, name) pairs of each filter (the select compares the ids as text)."""
     entries = action_lists.entry_names(session, association.id or 0)
     members = action_lists.member_choices(session, association.id or 0)
     found = {
@@ -53,12 +54,12 @@ def _filter_choices(session: Session, association: Association) -> dict[str, Any
         "levels": entries["level"],
         "volunteers": members,
     }
-    return {name: [(str(i), text) for i, text in pairs] for name, pairs in found.items()}
+    return found
 
 
 def _row_names(choices: dict[str, Any]) -> RowNames:
     def named(name: str) -> dict[int, str]:
-        return {int(i): text for i, text in choices[name]}
+        return dict(choices[name])
 
     return RowNames(named("categories"), named("projects"), named("levels"), named("volunteers"))
 
