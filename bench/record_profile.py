@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
 import random
 import re
@@ -248,6 +249,8 @@ def measure(
     cpu = time.process_time() - started
     if profiler is not None:
         pstats.Stats(profiler).sort_stats(SORT[0]).print_stats(90)
+        if os.environ.get("BENCH_PROFILE_DUMP"):
+            profiler.dump_stats(os.environ["BENCH_PROFILE_DUMP"])
     return cpu * 1000 / requests
 
 

@@ -142,6 +142,47 @@ def _state_statement() -> Any:
 _STATE = _state_statement()
 
 
+def _place_statement() -> Any:
+    """An association by slug with one person's membership in it (every column of both)."""
+    association = Association.__table__  # type: ignore[attr-defined]
+    member = Membership.__table__  # type: ignore[attr-defined]
+    joined = association.outerjoin(
+        member,
+        (member.c.association_id == association.c.id) & (member.c.user_id == bindparam("user_id")),
+    )
+    columns = [c.label(f"a_{c.name}") for c in association.c]
+    columns += [c.label(f"m_{c.name}") for c in member.c]
+    return select(*columns).select_from(joined).where(association.c.slug == bindparam("slug"))
+
+
+_PLACE = _place_statement()
+
+
+def recording_place(
+    session: Session, *, slug: str, user: User
+) -> tuple[Association, Membership | None] | None:
+    """The association of a slug and the person's membership, for recording (None: no such).
+
+    One Core statement instead of two ORM entities: the objects are plain ones that
+    no session tracks, read by the checks only (``record_prepared`` reads the rows
+    again when they changed).
+    """
+    found = session.connection().execute(_PLACE, {"slug": slug, "user_id": user.id}).first()
+    if found is None:
+        return None
+    values = found._mapping
+    configure_mappers()
+    association = Association.model_construct(
+        **{name[2:]: value for name, value in values.items() if name.startswith("a_")}
+    )
+    if values["m_id"] is None:
+        return association, None
+    membership = Membership.model_construct(
+        **{name[2:]: value for name, value in values.items() if name.startswith("m_")}
+    )
+    return association, membership
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A checked recording, waiting for its write transaction."""

@@ -21,6 +21,7 @@ from instance.action_recording import (
     new_values,
     prepare_action,
     record_prepared,
+    recording_place,
     volunteer_of,
 )
 from instance.action_rules import (
@@ -62,6 +63,7 @@ __all__ = [
     "prepare_action",
     "read_filters",
     "record_prepared",
+    "recording_place",
     "refuse_actions",
     "snapshot",
     "update_action",
