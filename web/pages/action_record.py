@@ -25,7 +25,7 @@ from instance.associations import can_see
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from schema.tables import Action, Association, Category
-from web.api.actions import association_for, today_for
+from web.api.actions import association_for, recording_place, today_for
 from web.auth import current_user, login_redirect, login_required
 from web.flash import flash
 from web.forms import FormState, form_view, post_view
@@ -295,13 +295,17 @@ def new(request: Request, form: FormData | None) -> Response:
         user = current_user(request, session)
         if user is None:
             return login_redirect(request)
-        actor = Actor(user)
-        association, caller = association_for(session, request.path_params["slug"], user)
-        if state is not None:
+        actor, slug = Actor(user), request.path_params["slug"]
+        if state is None:
+            association, caller = association_for(session, slug, user)
+        else:
+            association, caller = recording_place(session, slug, user)
             try:
                 prepared = _prepare(session, request, state, actor, association, caller)
             except Invalid as error:
                 state.fail(error)
+                # The page is shown again: from the association as the ORM reads it.
+                association, caller = association_for(session, slug, user)
     if prepared is not None:
         return _save(request, prepared, actor, association)
     return record_page(request, form, actor, association, caller, state)
