@@ -54,6 +54,7 @@ class ActionState:
     travel_minutes: int
     distance_hundredths: int
     rate_cents: int | None
+    day: date  # the action's date: its day rows (DAY_DIMENSIONS)
 
 
 def state_of(action: Action) -> ActionState:
@@ -70,6 +71,7 @@ def state_of(action: Action) -> ActionState:
         travel_minutes=action.travel_minutes or 0,
         distance_hundredths=action.distance_hundredths or 0,
         rate_cents=action.rate_cents,
+        day=action.date,
     )
 
 
@@ -94,14 +96,25 @@ def counters_of(state: ActionState) -> dict[str, int]:
     return {}
 
 
+#: Day rows: the same counters for one day (their `month` column holds the ISO day), so
+#: that the partly covered months at the ends of a period are read from at most a month
+#: of day rows instead of their actions. No day total: the day's categories add up to it.
+DAY_DIMENSIONS = {name: f"day_{name}" for name in ("category", "project", "level", "volunteer")}
+
+
 def keys_of(state: ActionState) -> list[RowKey]:
-    """The rollup rows an action counts in."""
+    """The rollup rows an action counts in: its month's, and its day's."""
+    day = state.day.isoformat()
     return [
         (state.month, "total", 0),
         (state.month, "category", state.category_id),
         (state.month, "project", state.project_id or 0),
         (state.month, "level", state.level_id or 0),
         (state.month, "volunteer", state.membership_id),
+        (day, "day_category", state.category_id),
+        (day, "day_project", state.project_id or 0),
+        (day, "day_level", state.level_id or 0),
+        (day, "day_volunteer", state.membership_id),
     ]
 
 
@@ -352,7 +365,18 @@ def raw_totals(
     ):
         sums = dict(zip(SUM_NAMES, (int(n or 0) for n in numbers), strict=True))
         state = ActionState(
-            association_id, month_key(day), member, category, project, level, status, 0, 0, 0, None
+            association_id,
+            month_key(day),
+            member,
+            category,
+            project,
+            level,
+            status,
+            0,
+            0,
+            0,
+            None,
+            day,
         )
         counters = _aggregate_counters(status, sums)
         for key in keys_of(state):

@@ -1,10 +1,10 @@
-"""The sums of a period: whole months from the rollups, the partial months from actions.
+"""The sums of a period: whole months from the monthly rollups, partial months from day rows.
 
-A partial month at either end of a period is added up in SQL from the actions
-of its days (one grouped statement per dimension), or, when it covers more than
-half of the month, from the month's rollups minus the actions of the other days:
-no edge reads more than half a month of actions. The counters come back shaped
-like the rollups' (instance/summary_sums.py), by month or by key.
+A partial month at either end of a period is added up from the day rows of its
+days (instance/rollups.py DAY_DIMENSIONS, kept in the same write as the monthly
+ones), so that no sum reads actions whatever their number; one member's groups
+by key are the exception, added up from that member's actions. The counters come
+back shaped like the rollups' (instance/summary_sums.py), by month or by key.
 """
 
 from datetime import date
@@ -13,17 +13,18 @@ from typing import Any
 from sqlalchemy import bindparam, literal
 from sqlmodel import Session, func, select
 
-from instance.periods import month_end, month_key
-from instance.rollups import COUNTERS
+from instance.periods import month_key
+from instance.rollups import COUNTERS, DAY_DIMENSIONS
 from instance.summary_sums import (
     HOURS,
-    ONE_DAY,
     Counters,
     Parts,
     add,
-    counted,
+    days,
     rollup_keys,
     rollup_months,
+    rollup_sum,
+    rollup_total,
     rollup_volunteer_count,
     rollup_volunteer_keys,
     rollup_volunteers_by_month,
@@ -122,100 +123,29 @@ def edge_sums(
     key: str | None = None,
     membership_id: int | None = None,
 ) -> dict[int, Counters]:
-    """Counters of some days of one month, by key (0 for the total), read the cheaper way.
+    """Counters of some days of one month, by key (0 for the total), from the day rows.
 
-    Up to half the month: added up from those days' actions. More: the month's
-    rollups minus the actions of the other days, so that no edge reads more
-    than half a month of actions.
+    The total is its days' categories added up (every action has one category);
+    one member's total is their day_volunteer rows. One member's groups by key
+    have no day rows: they are added up from the member's actions.
     """
-    first, last = start.replace(day=1), month_end(start)
-    whole = None
-    if ((end - start).days + 1) * 2 > (last - first).days + 1:
-        whole = _month_rollup(session, association_id, month_key(start), key, membership_id)
-    if whole is None:
+    if membership_id is not None and key is not None:
         return action_sums(
             session, association_id, start, end, key=key, membership_id=membership_id
         )
-    for other_start, other_end in ((first, start - ONE_DAY), (end + ONE_DAY, last)):
-        if other_start <= other_end:
-            other = action_sums(
-                session,
-                association_id,
-                other_start,
-                other_end,
-                key=key,
-                membership_id=membership_id,
-            )
-            for key_id, counters in other.items():
-                row = whole.setdefault(key_id, {})
-                for name, value in counters.items():
-                    row[name] = row.get(name, 0) - value
-    return whole
-
-
-def _month_rollup(
-    session: Session, association_id: int, month: str, key: str | None, membership_id: int | None
-) -> dict[int, Counters] | None:
-    """One month's rollup counters shaped like action_sums (None: not kept that way)."""
-    parts = Parts(month, month, ())
+    parts = days(start, end)
+    if membership_id is not None:
+        return {0: rollup_total(session, association_id, parts, "day_volunteer", membership_id)}
     if key is None:
-        return {0: rollup_months(session, association_id, parts, membership_id).get(month, {})}
-    if membership_id is None:
-        return rollup_keys(session, association_id, parts, key)
-    return None
-
-
-# The volunteers' hours of an edge: validated actions only, three sums (through the
-# association/status/date index), much cheaper than every counter of every status.
-_EDGE_HOURS = (
-    select(
-        Action.membership_id,
-        func.sum(Action.minutes),
-        func.sum(_TRAVEL),
-        func.count(),
-    )
-    .where(
-        Action.association_id == bindparam("association_id"),
-        Action.status == "validated",
-        Action.date >= bindparam("start"),
-        Action.date <= bindparam("end"),
-    )
-    .group_by(Action.membership_id)
-)
-
-
-def _hours_sums(
-    session: Session, association_id: int, start: date, end: date
-) -> dict[int, Counters]:
-    params = {"association_id": association_id, "start": start, "end": end}
-    return {
-        int(key): dict(zip(HOURS, (int(n or 0) for n in numbers), strict=True))
-        for key, *numbers in session.connection().execute(_EDGE_HOURS, params)
-    }
+        return {0: rollup_sum(session, association_id, parts, "day_category")}
+    return rollup_keys(session, association_id, parts, DAY_DIMENSIONS[key])
 
 
 def edge_volunteer_hours(
     session: Session, association_id: int, start: date, end: date
 ) -> dict[int, Counters]:
-    """Each volunteer's counted hours and actions on some days of one month (HOURS counters).
-
-    Read like edge_sums: from those days' actions up to half the month, else from
-    the month's rollups minus the actions of the other days.
-    """
-    first, last = start.replace(day=1), month_end(start)
-    if ((end - start).days + 1) * 2 <= (last - first).days + 1:
-        return _hours_sums(session, association_id, start, end)
-    parts = Parts(month_key(start), month_key(start), ())
-    whole = rollup_keys(session, association_id, parts, "volunteer", HOURS)
-    for other_start, other_end in ((first, start - ONE_DAY), (end + ONE_DAY, last)):
-        if other_start <= other_end:
-            for key_id, counters in _hours_sums(
-                session, association_id, other_start, other_end
-            ).items():
-                row = whole.setdefault(key_id, {})
-                for name, value in counters.items():
-                    row[name] = row.get(name, 0) - value
-    return whole
+    """Each volunteer's counted hours and actions on some days of one month (HOURS counters)."""
+    return rollup_keys(session, association_id, days(start, end), "day_volunteer", HOURS)
 
 
 # A whole period: whole months and edges added together.
@@ -278,5 +208,4 @@ def period_volunteers_by_month(
 
 def _edge_volunteers(session: Session, association_id: int, start: date, end: date) -> set[int]:
     """The volunteers with counted actions on some days of one month."""
-    found = edge_sums(session, association_id, start, end, key="volunteer")
-    return {key for key, row in found.items() if counted(row)}
+    return rollup_volunteer_keys(session, association_id, days(start, end), "day_volunteer")

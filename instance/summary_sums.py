@@ -34,6 +34,11 @@ class Parts:
     edges: tuple[tuple[date, date], ...]
 
 
+def days(start: date, end: date) -> Parts:
+    """Some days of one month as the range of the day rows (DAY_DIMENSIONS) to read."""
+    return Parts(start.isoformat(), end.isoformat(), ())
+
+
 def split(period: Period) -> Parts:
     """Cut a period into its run of whole months and the partial months around it."""
     start, end = period.start, period.end
@@ -83,6 +88,7 @@ _BY_KEY = {
     for names in (COUNTERS, HOURS, ("actions_counted",))
 }
 _ONE_KEY_TOTAL = select(*_sums(COUNTERS)).where(*_IN_RANGE, _ONE_KEY)
+_ALL_KEYS_TOTAL = select(*_sums(COUNTERS)).where(*_IN_RANGE)
 _DISTINCT_VOLUNTEERS = select(func.count(func.distinct(Rollup.key_id))).where(
     *_IN_RANGE, Rollup.actions_counted > 0
 )
@@ -187,6 +193,14 @@ def rollup_total(
     return {name: int(value or 0) for name, value in zip(COUNTERS, sums, strict=True)}
 
 
+def rollup_sum(session: Session, association_id: int, parts: Parts, dimension: str) -> Counters:
+    """The counters of every key of a dimension added up over the range."""
+    if parts.first_month is None:
+        return {}
+    sums = _rows(session, _ALL_KEYS_TOTAL, _params(association_id, parts, dimension)).one()
+    return {name: int(value or 0) for name, value in zip(COUNTERS, sums, strict=True)}
+
+
 def rollup_volunteer_count(session: Session, association_id: int, parts: Parts) -> int:
     """The distinct volunteers with counted actions over the whole months."""
     if parts.first_month is None:
@@ -195,9 +209,11 @@ def rollup_volunteer_count(session: Session, association_id: int, parts: Parts) 
     return int(_rows(session, _DISTINCT_VOLUNTEERS, params).scalar_one())
 
 
-def rollup_volunteer_keys(session: Session, association_id: int, parts: Parts) -> set[int]:
-    """The volunteers with counted actions over the whole months."""
-    found = rollup_keys(session, association_id, parts, "volunteer", ("actions_counted",))
+def rollup_volunteer_keys(
+    session: Session, association_id: int, parts: Parts, dimension: str = "volunteer"
+) -> set[int]:
+    """The volunteers with counted actions over the whole months (or days: day_volunteer)."""
+    found = rollup_keys(session, association_id, parts, dimension, ("actions_counted",))
     return {key for key, row in found.items() if row["actions_counted"] > 0}
 
 

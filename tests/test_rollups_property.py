@@ -1,7 +1,8 @@
 """Rollups stay exact: random sequences of every kind of write, and concurrent writers.
 
-After each sequence every rollup row must equal a recount from the actions, and
-every action must carry the rate in force on its date. Runs on whatever database
+After each sequence every rollup row (monthly and daily) must equal a recount
+from the actions, sums over periods with partial months must equal the same sums
+of the actions, and every action must carry the rate in force on its date. Runs on whatever database
 the ``db`` fixture gives (a SQLite file in WAL mode, or PostgreSQL).
 """
 
@@ -16,6 +17,9 @@ from sqlmodel import select
 
 from instance import actions, rollups, taxonomy
 from instance.errors import DomainError, NotFound
+from instance.periods import Period
+from instance.summary_periods import action_sums, period_keys, period_months, period_volunteer_count
+from instance.summary_sums import split
 from instance.valuation import rate_for
 from schema.db import Database
 from schema.tables import Action, Association, Category, Level, Membership, Project, User
@@ -230,9 +234,33 @@ def run_action_step(
         )
 
 
+#: Periods (days before today) whose partial months are read from the day rows.
+RANGES = ((400, 45), (100, 3), (20, 10), (75, 75), (419, 0))
+
+
+def assert_periods_exact(session: Any, association_id: int) -> None:
+    """Sums over periods with partial months (day rows) equal the same sums of the actions."""
+    for first, last in RANGES:
+        start, end = today() - timedelta(days=first), today() - timedelta(days=last)
+        parts = split(Period(start, end))
+        for key in ("category", "project", "level", "volunteer"):
+            found = period_keys(session, association_id, parts, key)
+            expected = action_sums(session, association_id, start, end, key=key)
+            assert rollups.prune(found) == rollups.prune(expected), (start, end, key)
+        months = period_months(session, association_id, parts, None)
+        assert sum(row.get("minutes_counted", 0) for row in months.values()) == sum(
+            row.get("minutes_counted", 0)
+            for row in action_sums(session, association_id, start, end).values()
+        )
+        volunteers = action_sums(session, association_id, start, end, key="volunteer")
+        distinct = sum(1 for row in volunteers.values() if row.get("actions_counted", 0) > 0)
+        assert period_volunteer_count(session, association_id, parts) == distinct
+
+
 def assert_exact(db: Database, association_id: int) -> None:
     with db.read() as session:
         assert rollups.stored(session, association_id) == rollups.recount(session, association_id)
+        assert_periods_exact(session, association_id)
         association = session.get(Association, association_id)
         for action in session.exec(select(Action).where(Action.association_id == association_id)):
             expected = rate_for(session, association, action.level_id, action.date)

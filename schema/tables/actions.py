@@ -146,6 +146,8 @@ class Rollup(SQLModel, table=True):
     ``dimension`` is total, category, project, level or volunteer; ``key_id`` is
     the entry's id (0 for the total, and for "no project" or "no level"; the
     membership id for volunteers). Actions count in the month of their date.
+    The day_category, day_project, day_level and day_volunteer dimensions hold
+    the same figures for one day, ``month`` then being the ISO day (2024-03-15).
     """
 
     __tablename__ = "action_rollup"
@@ -167,7 +169,7 @@ class Rollup(SQLModel, table=True):
 
     association_id: int = Field(foreign_key="association.id", primary_key=True, ondelete="CASCADE")
     dimension: str = Field(primary_key=True, max_length=16)
-    month: str = Field(primary_key=True, max_length=7)
+    month: str = Field(primary_key=True, max_length=10)
     key_id: int = Field(primary_key=True)
     minutes_counted: int = 0
     minutes_pending: int = 0

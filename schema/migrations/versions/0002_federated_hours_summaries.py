@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 18:41:54.198221
+Create Date: 2026-12-06 14:45:59.386082
 """
 
 from collections.abc import Sequence
@@ -298,6 +298,12 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("action_rollup", schema=None) as batch_op:
+        batch_op.alter_column(
+            "month",
+            existing_type=sa.VARCHAR(length=7),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=10),
+            existing_nullable=False,
+        )
         batch_op.create_index(
             "ix_action_rollup_key_hours",
             [
@@ -335,6 +341,43 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
+    _fill_day_rollups()
+
+
+# Data step, written by hand (keep it when regenerating this migration): the day rows of
+# the rollups (instance/rollups.py DAY_DIMENSIONS) for the actions recorded before them,
+# counted as instance/rollups.py counts (validated and pending; values rounded half up).
+_DAY_KEYS = {
+    "day_category": "category_id",
+    "day_project": "COALESCE(project_id, 0)",
+    "day_level": "COALESCE(level_id, 0)",
+    "day_volunteer": "membership_id",
+}
+_VALIDATED = "status = 'validated'"
+_DAY_SUMS = {
+    "minutes_counted": f"CASE WHEN {_VALIDATED} THEN minutes ELSE 0 END",
+    "minutes_pending": "CASE WHEN status = 'pending' THEN minutes ELSE 0 END",
+    "travel_minutes_counted": f"CASE WHEN {_VALIDATED} THEN COALESCE(travel_minutes, 0) ELSE 0 END",
+    "travel_minutes_pending": "CASE WHEN status = 'pending' THEN COALESCE(travel_minutes, 0) ELSE 0 END",
+    "actions_counted": f"CASE WHEN {_VALIDATED} THEN 1 ELSE 0 END",
+    "actions_pending": "CASE WHEN status = 'pending' THEN 1 ELSE 0 END",
+    "valued_actions": f"CASE WHEN {_VALIDATED} AND rate_cents IS NOT NULL THEN 1 ELSE 0 END",
+    "valued_cents": f"CASE WHEN {_VALIDATED} AND minutes > 0 THEN COALESCE((minutes * rate_cents + 30) / 60, 0) ELSE 0 END",
+    "travel_valued_cents": f"CASE WHEN {_VALIDATED} AND COALESCE(travel_minutes, 0) > 0 THEN COALESCE((travel_minutes * rate_cents + 30) / 60, 0) ELSE 0 END",
+    "distance_hundredths": f"CASE WHEN {_VALIDATED} THEN COALESCE(distance_hundredths, 0) ELSE 0 END",
+}
+
+
+def _fill_day_rollups() -> None:
+    day = "to_char(date, 'YYYY-MM-DD')" if op.get_bind().dialect.name == "postgresql" else "date"
+    names = ", ".join(_DAY_SUMS)
+    sums = ", ".join(f"SUM({expression})" for expression in _DAY_SUMS.values())
+    for dimension, key in _DAY_KEYS.items():
+        op.execute(
+            f"INSERT INTO action_rollup (association_id, dimension, month, key_id, {names}) "
+            f"SELECT association_id, '{dimension}', {day}, {key}, {sums} FROM volunteer_action "
+            f"WHERE status IN ('validated', 'pending') GROUP BY association_id, {day}, {key}"
+        )
 
 
 def downgrade() -> None:
@@ -349,8 +392,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_association_monthly_note"))
         batch_op.drop_column("monthly_note")
 
+    op.execute("DELETE FROM action_rollup WHERE dimension LIKE 'day_%'")
     with op.batch_alter_table("action_rollup", schema=None) as batch_op:
         batch_op.drop_index("ix_action_rollup_key_hours")
+        batch_op.alter_column(
+            "month",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=10),
+            type_=sa.VARCHAR(length=7),
+            existing_nullable=False,
+        )
 
     with op.batch_alter_table("receivedreportcategory", schema=None) as batch_op:
         batch_op.drop_index("ix_receivedreportcategory_sums")
