@@ -21,7 +21,8 @@ import random
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from bench.export import seed
 from bench.hello import app as hello_app
 from bench.seed_actions import OWNER, PASSWORD, SESSION_COOKIE
 from instance.config import build_config
+from schema import db as schema_db
 from schema.db import Database, make_engine
 from schema.tables import Action, Association, Category, Membership, User
 from web import forms
@@ -216,6 +218,30 @@ def hello_request(_bench: Bench, _rng: random.Random) -> tuple[str, str, dict[st
 Maker = Callable[[Bench, random.Random], tuple[str, str, dict[str, str], bytes]]
 
 
+HELD: list[float] = []  # milliseconds the writers' turn was held, one per write
+
+
+def _timed_turns() -> None:
+    """Note how long each write holds the writers' turn (what the workers queue on)."""
+    held = schema_db.WriteTurn.held
+
+    @contextmanager
+    def timed(self: Any) -> Iterator[None]:
+        with held(self):
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                HELD.append((time.perf_counter() - started) * 1000)
+
+    schema_db.WriteTurn.held = timed  # type: ignore[method-assign]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)] if ordered else 0.0
+
+
 async def _inline(function: Callable[..., Any], *args: Any) -> Any:
     return function(*args)
 
@@ -234,6 +260,7 @@ def measure(
                 raise SystemExit(f"{path}: {answer.status} {answer.body[:500]!r}")
 
     asyncio.run(run(prepared[:50]))
+    HELD.clear()
     profiler = cProfile.Profile() if profile else None
     threaded = forms.run_in_threadpool
     if profiler is not None:
@@ -275,22 +302,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         bench = build(Path(scratch), options.actions)
         before = action_count(bench.db)
+        _timed_turns()
         runs = range(max(options.repeat, 1))
         hello = min(measure(hello_app, bench, hello_request, options.requests, 200) for _ in runs)
-        lines = [("bare Starlette hello", hello)]
+        lines = [("bare Starlette hello", hello, None)]
         for name, make, expected in (("form", form_request, 303), ("api", api_request, 201)):
             profile = options.profile == name
-            cost = min(
-                measure(bench.app, bench, make, options.requests, expected, profile and not n)
-                for n in runs
-            )
-            lines.append((f"record an action ({name})", cost))
+            costs, turns = [], []
+            for n in runs:
+                costs.append(
+                    measure(bench.app, bench, make, options.requests, expected, profile and not n)
+                )
+                turns.extend(HELD)
+            held = (_percentile(turns, 0.5), _percentile(turns, 0.99))
+            lines.append((f"record an action ({name})", min(costs), held))
         created = action_count(bench.db) - before
         bench.db.dispose()
     print(f"\nin process, {options.requests:,} requests each, {options.actions:,} seeded actions")
-    print(f"{'what':30} {'CPU ms/request':>15} {'ratio':>8}")
-    for name, cost in lines:
-        print(f"{name:30} {cost:15.3f} {hello / cost:7.3f}x")
+    print(f"{'what':30} {'CPU ms/request':>15} {'ratio':>8}  writers' turn held p50 / p99 ms")
+    for name, cost, held in lines:
+        turn = f"  {held[0]:.3f} / {held[1]:.3f}" if held else ""
+        print(f"{name:30} {cost:15.3f} {hello / cost:7.3f}x{turn}")
     expected = 2 * (options.requests + 50) * max(options.repeat, 1)
     print(
         f"actions created: {created:,} (expected {expected:,}); least CPU of {options.repeat} runs"
