@@ -39,6 +39,7 @@ from schema.tables import Follow, InboxItem, RemoteActor
 log = logging.getLogger("benefed.inbox")
 
 MAX_ATTEMPTS = 5
+REPORT_BATCH = 50  # network reports processed in one transaction
 ACTOR_TYPES = remote_actors.ACTOR_TYPES
 PROCESSOR_LOCK = 0x62656E65  # pg advisory lock key: one inbox processor at a time
 
@@ -313,17 +314,110 @@ async def _refresh_actor(db: Database, client: httpx.AsyncClient, config: Config
         log.info("refreshing %s after its Update failed: %s", uri, error)
 
 
+def is_report_activity(activity: Any) -> bool:
+    """True for a Create or Update of a network report (handled by reports_in.on_report)."""
+    if not isinstance(activity, dict) or handler_for(activity) not in (on_create, on_update):
+        return False
+    inner = activity.get("object")
+    return reports_in.is_report(inner) and not summaries_in.is_summary(inner)
+
+
+def process_reports(db: Database, config: Config, item_ids: list[int], *, now: datetime) -> bool:
+    """Process several stored reports in one transaction (group commit), each exactly once.
+
+    The reports share their lookups (reports_in.Lookups). When anything fails, the
+    transaction is rolled back and each item is processed alone (process_item), so
+    a bad item fails only itself. False when another worker holds the lock.
+    """
+    try:
+        with db.write() as session:
+            if not _locked(session):
+                return False
+            query = (
+                select(InboxItem)
+                .where(col(InboxItem.id).in_(item_ids))
+                .order_by(col(InboxItem.id))
+                .with_for_update()
+            )
+            lookups = reports_in.Lookups()
+            for item in session.exec(query):
+                if item.processed_at is not None:
+                    continue
+                activity = json.loads(item.body)
+                if not is_report_activity(activity):
+                    raise ValueError(f"inbox item {item.id} is not a report")
+                reports_in.on_report(session, config, activity, now=now, lookups=lookups)
+                item.processed_at = now
+                item.error = ""
+                session.add(item)
+            lookups.finish(session)
+        return True
+    except Exception:  # one at a time: the failing item records its own error
+        log.info("processing %s reports together failed; one at a time", len(item_ids))
+    for item_id in item_ids:
+        if not process_item(db, config, item_id, now=now):
+            return False
+    return True
+
+
+def _parsed(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {}
+
+
+async def _process_reports(
+    db: Database,
+    client: httpx.AsyncClient,
+    config: Config,
+    run: list[tuple[int, Any]],
+    *,
+    now: datetime,
+) -> bool:
+    # The senders' keys, outside the transaction: once per sender and key in the run.
+    prefetched: set[str] = set()
+    for _item_id, activity in run:
+        issuer = f"{id_of(activity.get('actor'))} {reports_in.proof_key(activity.get('object'))}"
+        if issuer not in prefetched:
+            prefetched.add(issuer)
+            await reports_in.prefetch(db, client, config, activity)
+    ids = [item_id for item_id, _activity in run]
+    return await asyncio.to_thread(process_reports, db, config, ids, now=now)
+
+
+def _report_run(pending: list[tuple[int, Any]], start: int) -> list[tuple[int, Any]]:
+    """The consecutive reports from ``start`` (at most REPORT_BATCH; empty: not a report)."""
+    run = []
+    for item_id, activity in pending[start : start + REPORT_BATCH]:
+        if not is_report_activity(activity):
+            break
+        run.append((item_id, activity))
+    return run
+
+
 async def process_pending(
     db: Database, client: httpx.AsyncClient, config: Config, *, now: datetime, limit: int = 100
 ) -> int:
-    """Process the stored activities waiting (oldest first); return how many were handled."""
-    pending = await asyncio.to_thread(_pending, db, limit)
+    """Process the stored activities waiting (oldest first); return how many were handled.
+
+    Consecutive network reports go together, in one transaction (process_reports).
+    """
+    pending = [
+        (item_id, _parsed(body)) for item_id, body in await asyncio.to_thread(_pending, db, limit)
+    ]
     done = 0
-    for item_id, body in pending:
-        try:
-            activity = json.loads(body)
-        except ValueError:
-            activity = {}
+    index = 0
+    while index < len(pending):
+        run = _report_run(pending, index)
+        if run:
+            if not await _process_reports(db, client, config, run, now=now):
+                break
+            done += len(run)
+            index += len(run)
+            continue
+        item_id, activity = pending[index]
+        index += 1
         if isinstance(activity, dict) and is_actor_update(activity):
             await _refresh_actor(db, client, config, id_of(activity.get("actor")))
         await summaries_in.prefetch(db, client, config, activity)  # the signer, outside the txn

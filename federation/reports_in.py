@@ -18,17 +18,19 @@ marks it deleted. Every write goes through instance.network_reports.save_report.
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session, select
 
 from federation import proofs, remote_actors, summaries_in, urls
 from federation.peers import aware
+from instance import report_changes
 from instance.config import Config
-from instance.network_reports import VERIFIED, save_report
+from instance.network_reports import VERIFIED, network_keys, save_report
 from schema import vocabulary
 from schema.tables import Association, NetworkMember, ReceivedReport, RemoteActor
 from schema.vocabulary import validation
@@ -59,6 +61,14 @@ def _id(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def proof_key(obj: Any) -> str:
+    """The key id the report's proof names ("" when it names none)."""
+    try:
+        return proofs.proof_key_id(obj) if isinstance(obj, dict) else ""
+    except proofs.ProofError:
+        return ""
+
+
 async def prefetch(db: Any, client: httpx.AsyncClient, config: Config, activity: Any) -> None:
     """Before processing a Create/Update of a report: refresh the sender when its key is new."""
     if isinstance(activity, dict) and is_report(activity.get("object")):
@@ -80,13 +90,86 @@ class Checked:
     proof_status: str
 
 
-def _network(session: Session, config: Config, obj: dict[str, Any]) -> Association:
+@dataclass(frozen=True)
+class SenderKeys:
+    """A sender's stored actor row and its parsed Ed25519 keys (parsed once per transaction)."""
+
+    actor: RemoteActor | None
+    keys: dict[str, Ed25519PublicKey]
+    revoked: dict[str, datetime]
+
+
+@dataclass
+class Lookups:
+    """What the reports handled in one transaction share, read once in it.
+
+    Networks, members, senders' keys and each network's reference keys do not
+    change while reports are being stored (no report handler writes them), so
+    the worker handling a batch of reports in one transaction reads each once.
+    The months each network must forward are noted together at the end
+    (``finish``), in the same transaction.
+    """
+
+    networks: dict[str, Association | None] = field(default_factory=dict)
+    members: dict[tuple[int, str], NetworkMember | None] = field(default_factory=dict)
+    senders: dict[str, SenderKeys] = field(default_factory=dict)
+    known_keys: dict[int, set[str]] = field(default_factory=dict)
+    months: dict[int, set[str]] = field(default_factory=dict)
+
+    def network(self, session: Session, slug: str) -> Association | None:
+        """The association of this slug (None: there is none)."""
+        if slug not in self.networks:
+            query = select(Association).where(Association.slug == slug)
+            self.networks[slug] = session.exec(query).first()
+        return self.networks[slug]
+
+    def member(self, session: Session, network_id: int, actor_uri: str) -> NetworkMember | None:
+        """The network's active member with this actor (None: not an active member)."""
+        wanted = (network_id, actor_uri)
+        if wanted not in self.members:
+            query = select(NetworkMember).where(
+                NetworkMember.network_id == network_id,
+                NetworkMember.actor_uri == actor_uri,
+                NetworkMember.status == "active",
+            )
+            self.members[wanted] = session.exec(query).first()
+        return self.members[wanted]
+
+    def sender(self, session: Session, actor_uri: str) -> SenderKeys:
+        """The sender's row and keys."""
+        if actor_uri not in self.senders:
+            query = select(RemoteActor).where(RemoteActor.uri == actor_uri)
+            actor = session.exec(query).first()
+            found = SenderKeys(actor, {}, {})
+            if actor is not None and not actor.is_gone:
+                found = SenderKeys(
+                    actor, remote_actors.ed25519_keys(actor), remote_actors.revoked_keys(actor)
+                )
+            self.senders[actor_uri] = found
+        return self.senders[actor_uri]
+
+    def keys_of(self, session: Session, network_id: int) -> set[str]:
+        """Every reference key the network lists or listed."""
+        if network_id not in self.known_keys:
+            self.known_keys[network_id] = network_keys(session, network_id)
+        return self.known_keys[network_id]
+
+    def finish(self, session: Session) -> None:
+        """Note the months whose sums changed, for networks that forward theirs."""
+        for network_id, months in sorted(self.months.items()):
+            report_changes.mark(session, association_id=network_id, months=months)
+        self.months.clear()
+
+
+def _network(
+    session: Session, config: Config, obj: dict[str, Any], lookups: Lookups
+) -> Association:
     uri = obj.get("network")
     parsed = urls.parse_local_actor(config, uri) if isinstance(uri, str) else None
     if parsed is None or parsed[0] != "association" or parsed[1] is None:
         raise Ignored("the report is not for one of our networks")
     slug = parsed[1]
-    network = session.exec(select(Association).where(Association.slug == slug)).first()
+    network = lookups.network(session, slug)
     if network is None or not network.is_network:
         raise Ignored(f"{slug} is not one of our networks")
     if uri != urls.actor_uri(config, "association", slug):
@@ -94,13 +177,11 @@ def _network(session: Session, config: Config, obj: dict[str, Any]) -> Associati
     return network
 
 
-def _member(session: Session, network: Association, actor_uri: str) -> NetworkMember:
-    query = select(NetworkMember).where(
-        NetworkMember.network_id == network.id,
-        NetworkMember.actor_uri == actor_uri,
-        NetworkMember.status == "active",
-    )
-    member = session.exec(query).first()
+def _member(
+    session: Session, network: Association, actor_uri: str, lookups: Lookups
+) -> NetworkMember:
+    assert network.id is not None
+    member = lookups.member(session, network.id, actor_uri)
     if member is None:
         raise Ignored(f"{actor_uri} is not an active member of {network.slug}")
     return member
@@ -123,14 +204,21 @@ def proof_problem(actor: RemoteActor | None, obj: dict[str, Any]) -> str | None:
     """Why the proof fails (None: it verifies with one of the actor's Ed25519 keys)."""
     if actor is None or actor.is_gone:
         return "the sender's keys are unknown"
+    sender = SenderKeys(actor, remote_actors.ed25519_keys(actor), remote_actors.revoked_keys(actor))
+    return _proof_problem(sender, obj)
+
+
+def _proof_problem(sender: SenderKeys, obj: dict[str, Any]) -> str | None:
+    if sender.actor is None or sender.actor.is_gone:
+        return "the sender's keys are unknown"
     try:
         key_id = proofs.proof_key_id(obj)
     except proofs.ProofError as error:
         return str(error)
-    key = remote_actors.ed25519_keys(actor).get(key_id)
+    key = sender.keys.get(key_id)
     if key is None:
         return f"the key {key_id} is not one of the sender's"
-    revoked = remote_actors.revoked_keys(actor).get(key_id)
+    revoked = sender.revoked.get(key_id)
     if revoked is not None and _time(obj["proof"]["created"]) >= revoked:
         return f"the key {key_id} was revoked before it signed"
     try:
@@ -144,15 +232,22 @@ def _time(value: str) -> datetime:
     return aware(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
-def check_report(session: Session, config: Config, *, actor_uri: str, obj: Any) -> Checked:
+def check_report(
+    session: Session,
+    config: Config,
+    *,
+    actor_uri: str,
+    obj: Any,
+    lookups: Lookups | None = None,
+) -> Checked:
     """Every check of a received report; Ignored when nothing may be stored."""
     if not isinstance(obj, dict):
         raise Ignored("the report is not an object")
-    network = _network(session, config, obj)
-    member = _member(session, network, actor_uri)
+    lookups = lookups if lookups is not None else Lookups()
+    network = _network(session, config, obj, lookups)
+    member = _member(session, network, actor_uri, lookups)
     _addressing(actor_uri, obj)
-    actor = session.exec(select(RemoteActor).where(RemoteActor.uri == actor_uri)).first()
-    problem = proof_problem(actor, obj)
+    problem = _proof_problem(lookups.sender(session, actor_uri), obj)
     status = VERIFIED if problem is None else problem[:REASON_MAX]
     return Checked(network, member, obj, _time(obj["updated"]), status)
 
@@ -173,8 +268,15 @@ def _row(session: Session, object_id: str) -> ReceivedReport | None:
     return session.exec(query.with_for_update()).first()
 
 
-def store(session: Session, checked: Checked, *, now: datetime) -> str:
-    """Keep a checked report unless we hold a newer one: "stored", "flagged" or "ignored"."""
+def store(
+    session: Session, checked: Checked, *, now: datetime, lookups: Lookups | None = None
+) -> str:
+    """Keep a checked report unless we hold a newer one: "stored", "flagged" or "ignored".
+
+    With ``lookups`` (a batch), the month to forward is noted by ``lookups.finish``.
+    """
+    own = lookups is None
+    lookups = lookups if lookups is not None else Lookups()
     obj, member = checked.obj, checked.member
     row = _row(session, obj["id"])
     if row is not None and (row.network_id != checked.network.id or row.member_id != member.id):
@@ -196,30 +298,44 @@ def store(session: Session, checked: Checked, *, now: datetime) -> str:
     )
     row.updated, row.body = updated, json.dumps(obj, ensure_ascii=False)
     row.proof_status, row.deleted, row.received_at = checked.proof_status, False, now
-    save_report(session, row)
+    network_id = checked.network.id
+    save_report(session, row, known_keys=lookups.keys_of(session, network_id), note_month=False)
+    lookups.months.setdefault(network_id, set()).add(row.month)
+    if own:
+        lookups.finish(session)
     return "stored" if verified else "flagged"
 
 
 def accept_report(
-    session: Session, config: Config, *, actor_uri: str, obj: Any, now: datetime
+    session: Session,
+    config: Config,
+    *,
+    actor_uri: str,
+    obj: Any,
+    now: datetime,
+    lookups: Lookups | None = None,
 ) -> str:
-    """Check and keep one report: "stored", "flagged" (proof failed), "ignored" or "rejected"."""
+    """Check and keep one report: "stored", "flagged" (proof failed), "ignored" or "rejected".
+
+    ``lookups``: shared by the reports of one transaction (then call its ``finish``).
+    """
     try:
-        checked = check_report(session, config, actor_uri=actor_uri, obj=obj)
+        checked = check_report(session, config, actor_uri=actor_uri, obj=obj, lookups=lookups)
     except Ignored as error:
         log.warning("report %s from %s ignored: %s", _id(obj)[:200], actor_uri[:200], error)
         return "rejected"
     if checked.proof_status != VERIFIED:
         log.warning("report %s from %s: %s", _id(obj)[:200], actor_uri[:200], checked.proof_status)
-    return store(session, checked, now=now)
+    return store(session, checked, now=now, lookups=lookups)
 
 
 def accept_local(session: Session, config: Config, *, obj: dict[str, Any], now: datetime) -> str:
     """A report one of our associations just signed for one of our networks (no traffic)."""
     actor_uri = _id(obj.get("attributedTo"))
+    lookups = Lookups()
     try:
-        network = _network(session, config, obj)
-        member = _member(session, network, actor_uri)
+        network = _network(session, config, obj, lookups)
+        member = _member(session, network, actor_uri, lookups)
         _addressing(actor_uri, obj)
     except Ignored as error:
         log.warning("report %s ignored: %s", _id(obj)[:200], error)
@@ -242,10 +358,22 @@ def delete_report(session: Session, *, actor_uri: str, object_id: str, now: date
 # -- inbox handlers -----------------------------------------------------------------------
 
 
-def on_report(session: Session, config: Config, activity: dict[str, Any], *, now: datetime) -> str:
-    """A Create or Update of a NetworkReport."""
+def on_report(
+    session: Session,
+    config: Config,
+    activity: dict[str, Any],
+    *,
+    now: datetime,
+    lookups: Lookups | None = None,
+) -> str:
+    """A Create or Update of a NetworkReport (``lookups``: see accept_report)."""
     return accept_report(
-        session, config, actor_uri=_id(activity.get("actor")), obj=activity.get("object"), now=now
+        session,
+        config,
+        actor_uri=_id(activity.get("actor")),
+        obj=activity.get("object"),
+        now=now,
+        lookups=lookups,
     )
 
 

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -276,10 +277,28 @@ def _is_self_delete(activity: dict[str, Any], actor_uri: str) -> bool:
     return "Delete" in kinds and target == actor_uri
 
 
+# Fetches of a signer in progress, by loop and key id: requests signed with the same
+# unknown key that arrive together wait for one fetch instead of fetching it each.
+_fetching: (
+    "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[RemoteActor]]]"
+)
+_fetching = weakref.WeakKeyDictionary()
+
+
 async def _signer(
     db: Database, client: httpx.AsyncClient, config: Config, key_id: str, *, refresh: bool
 ) -> RemoteActor:
-    return await remote_actors.actor_for_key_id(db, client, config, key_id, refresh=refresh)
+    if refresh:
+        return await remote_actors.actor_for_key_id(db, client, config, key_id, refresh=True)
+    running = _fetching.setdefault(asyncio.get_running_loop(), {})
+    task = running.get(key_id)
+    if task is None:
+        task = asyncio.ensure_future(
+            remote_actors.actor_for_key_id(db, client, config, key_id, refresh=False)
+        )
+        running[key_id] = task
+        task.add_done_callback(lambda _done: running.pop(key_id, None))
+    return await asyncio.shield(task)
 
 
 def claimed_sender(

@@ -72,17 +72,28 @@ def category_rows(
 
 
 def save_report(
-    session: Session, report: ReceivedReport, *, known_keys: Collection[str] | None = None
+    session: Session,
+    report: ReceivedReport,
+    *,
+    known_keys: Collection[str] | None = None,
+    note_month: bool = True,
 ) -> ReceivedReport:
-    """Store a new or changed report, rewrite its category rows, note the month to forward."""
+    """Store a new or changed report, rewrite its category rows, note the month to forward.
+
+    ``note_month=False``: the caller notes the month itself (report_changes.mark),
+    once for several reports stored in the same transaction.
+    """
+    is_new = report.id is None
     session.add(report)
     session.flush()
-    session.execute(
-        delete(ReceivedReportCategory).where(col(ReceivedReportCategory.report_id) == report.id)
-    )
+    if not is_new:  # a new report has none (a deleted report's rows go with it: CASCADE)
+        session.execute(
+            delete(ReceivedReportCategory).where(col(ReceivedReportCategory.report_id) == report.id)
+        )
     keys = known_keys if known_keys is not None else network_keys(session, report.network_id)
     session.add_all(category_rows(report, keys))
-    # A network that is itself a member of a wider network forwards its members' sums.
-    report_changes.mark(session, association_id=report.network_id, months={report.month})
+    if note_month:
+        # A network that is itself a member of a wider network forwards its members' sums.
+        report_changes.mark(session, association_id=report.network_id, months={report.month})
     session.flush()
     return report
