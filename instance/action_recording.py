@@ -269,7 +269,10 @@ def prepare_action(
         "level_id": values["level_id"],
         "day": values["date"],
     }
-    state = tuple(session.connection().execute(_STATE, params).one())
+    found_state = session.connection().execute(_STATE, params).one_or_none()
+    if found_state is None:  # deleted since the association was read
+        raise NotFound(_("No such association."))
+    state = tuple(found_state)
     rules = len(ASSOCIATION_RULES) + len(CALLER_RIGHTS)
     (v_association, v_status, c_association, c_archived, c_name, *rest) = state[rules:]
     p_association, p_archived, p_starts, p_ends, l_association, l_archived, rate = rest[:7]
