@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, literal_column
 from sqlmodel import Session, col, func, select
 
 from instance.periods import Period, month_end, month_key
@@ -87,6 +87,15 @@ _BY_KEY = {
     names: select(Rollup.key_id, *_sums(names)).where(*_IN_RANGE).group_by(Rollup.key_id)
     for names in (COUNTERS, HOURS, ("actions_counted",))
 }
+# Day rows by key: grouped on key_id + 0 so that the planner reads the day range from the
+# primary key (association, dimension, month, ...) and sorts a month of rows at most,
+# instead of walking every day of the dimension through ix_action_rollup_key_hours in
+# key order (SQLite without statistics prefers that: ~7x slower at 100,000 actions).
+_DAY_KEY = (Rollup.key_id + literal_column("0")).label("key_id")
+_BY_DAY_KEY = {
+    names: select(_DAY_KEY, *_sums(names)).where(*_IN_RANGE).group_by(_DAY_KEY)
+    for names in (COUNTERS, HOURS, ("actions_counted",))
+}
 _ONE_KEY_TOTAL = select(*_sums(COUNTERS)).where(*_IN_RANGE, _ONE_KEY)
 _ALL_KEYS_TOTAL = select(*_sums(COUNTERS)).where(*_IN_RANGE)
 _DISTINCT_VOLUNTEERS = select(func.count(func.distinct(Rollup.key_id))).where(
@@ -144,7 +153,8 @@ def rollup_keys(
     if parts.first_month is None:
         return {}
     params = _params(association_id, parts, dimension)
-    return _counters(names, _rows(session, _BY_KEY[names], params))
+    statements = _BY_DAY_KEY if dimension.startswith("day_") else _BY_KEY
+    return _counters(names, _rows(session, statements[names], params))
 
 
 _HOURS_BY_KEY = (
