@@ -228,7 +228,7 @@ def by_member(session: Session, network: Association, months: Months) -> list[Gr
     """One group per member with counted reports, most minutes first (managers' names)."""
     assert network.id is not None
     sums = member_sums(session, network.id, months)
-    members = members_of(session, network.id, ids=[key for key in sums if key is not None])
+    members = members_of(session, network.id)  # one indexed read, cheaper than 1,000 ids in IN
     groups = []
     for member_id, found in sums.items():
         member = members.get(member_id) if member_id is not None else None
