@@ -339,13 +339,13 @@ def process_reports(db: Database, config: Config, item_ids: list[int], *, now: d
                 .order_by(col(InboxItem.id))
                 .with_for_update()
             )
+            items = [item for item in session.exec(query) if item.processed_at is None]
+            activities = [json.loads(item.body) for item in items]
+            if not all(is_report_activity(activity) for activity in activities):
+                raise ValueError("an inbox item of the batch is not a report")
             lookups = reports_in.Lookups()
-            for item in session.exec(query):
-                if item.processed_at is not None:
-                    continue
-                activity = json.loads(item.body)
-                if not is_report_activity(activity):
-                    raise ValueError(f"inbox item {item.id} is not a report")
+            lookups.preload(session, [id_of(activity["object"]) for activity in activities])
+            for item, activity in zip(items, activities, strict=True):
                 reports_in.on_report(session, config, activity, now=now, lookups=lookups)
                 item.processed_at = now
                 item.error = ""

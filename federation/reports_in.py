@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from federation import proofs, remote_actors, summaries_in, urls
 from federation.peers import aware
@@ -115,6 +115,20 @@ class Lookups:
     senders: dict[str, SenderKeys] = field(default_factory=dict)
     known_keys: dict[int, set[str]] = field(default_factory=dict)
     months: dict[int, set[str]] = field(default_factory=dict)
+    rows: dict[str, ReceivedReport | None] = field(default_factory=dict)
+
+    def preload(self, session: Session, object_ids: list[str]) -> None:
+        """Read the stored reports of these ids in one query (locked, as ``row`` does)."""
+        wanted = sorted(set(object_ids) - set(self.rows))
+        query = select(ReceivedReport).where(col(ReceivedReport.object_id).in_(wanted))
+        found = {row.object_id: row for row in session.exec(query.with_for_update())}
+        self.rows.update({object_id: found.get(object_id) for object_id in wanted})
+
+    def row(self, session: Session, object_id: str) -> ReceivedReport | None:
+        """The stored report of this id (preloaded, or read now)."""
+        if object_id not in self.rows:
+            self.rows[object_id] = _row(session, object_id)
+        return self.rows[object_id]
 
     def network(self, session: Session, slug: str) -> Association | None:
         """The association of this slug (None: there is none)."""
@@ -278,7 +292,7 @@ def store(
     own = lookups is None
     lookups = lookups if lookups is not None else Lookups()
     obj, member = checked.obj, checked.member
-    row = _row(session, obj["id"])
+    row = lookups.row(session, obj["id"])
     if row is not None and (row.network_id != checked.network.id or row.member_id != member.id):
         return "ignored"  # another member's report id
     if row is not None and aware(row.updated) >= checked.updated:
@@ -300,6 +314,7 @@ def store(
     row.proof_status, row.deleted, row.received_at = checked.proof_status, False, now
     network_id = checked.network.id
     save_report(session, row, known_keys=lookups.keys_of(session, network_id), note_month=False)
+    lookups.rows[row.object_id] = row
     lookups.months.setdefault(network_id, set()).add(row.month)
     if own:
         lookups.finish(session)
