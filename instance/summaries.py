@@ -20,9 +20,9 @@ from instance.errors import Forbidden, Invalid
 from instance.i18n import _
 from instance.member_hours import AssociationHours, person_hours  # noqa: F401 (named here too)
 from instance.periods import Period, month_key
+from instance.rollups import DAY_DIMENSIONS
 from instance.summary_periods import (
     action_sums,
-    edge_sums,
     edge_volunteer_hours,
     period_keys,
     period_months,
@@ -34,7 +34,8 @@ from instance.summary_sums import (
     Parts,
     add,
     counted,
-    rollup_keys,
+    days,
+    rollup_dimension_keys,
     rollup_months,
     rollup_volunteer_hours,
     split,
@@ -107,6 +108,7 @@ def figures(counters: Mapping[str, int], policy: str, volunteers: int | None = N
 
 
 ENTRY_MODELS: dict[str, Any] = {"category": Category, "project": Project, "level": Level}
+DAY_ENTRIES = tuple(DAY_DIMENSIONS[kind] for kind in ENTRY_MODELS)
 _ENTRY_NAMES = union_all(
     *(
         select(literal(kind).label("kind"), model.id, model.name).where(
@@ -346,11 +348,12 @@ def _overview_keys(
     session: Session, association_id: int, parts: Parts
 ) -> tuple[dict[str, dict[int, Counters]], list[dict[int, Counters]]]:
     """The category, project and level sums of a period, and each edge's categories apart."""
-    found = {d: rollup_keys(session, association_id, parts, d) for d in ENTRY_MODELS}
+    found = rollup_dimension_keys(session, association_id, parts, tuple(ENTRY_MODELS))
     category_edges: list[dict[int, Counters]] = []
     for start, end in parts.edges:
+        edges = rollup_dimension_keys(session, association_id, days(start, end), DAY_ENTRIES)
         for dimension, rows in found.items():
-            edge = edge_sums(session, association_id, start, end, key=dimension)
+            edge = edges[DAY_DIMENSIONS[dimension]]
             if dimension == "category":
                 category_edges.append(edge)
             for key, counters in edge.items():
