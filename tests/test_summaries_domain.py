@@ -35,6 +35,22 @@ def world(db: Database) -> World:
     return make_world(db)
 
 
+class Manager:
+    """A caller who sees every action."""
+
+    may_view_all = True
+
+
+def overview(db: Database, world: World, period: Period) -> Any:
+    with db.read() as session:
+        return summaries.association_overview(
+            session,
+            association=world.association,
+            caller=Manager(),  # type: ignore[arg-type]
+            period=period,
+        )
+
+
 def summary(db: Database, world: World, period: Period = YEAR, **kwargs: Any) -> Any:
     with db.read() as session:
         return summaries.compute_summary(
@@ -282,6 +298,13 @@ def test_any_range_equals_a_brute_force_count(
         assert found.total.volunteers == expected["volunteers"]
         assert (found.total.valued_cents or 0) == expected["valued"]
         assert {g.key: g.figures.minutes for g in found.groups} == expected["by_category"]
+        page = overview(db, world, period)  # the statistics page's sums, read their own way
+        assert page["category"].groups == found.groups
+        assert page["month"].total == found.total
+        volunteers = summary(db, world, period, group_by="volunteer").groups
+        assert [(g.key, g.figures.minutes) for g in page["volunteer"].groups] == [
+            (g.key, g.figures.minutes) for g in volunteers
+        ]
 
 
 def test_month_aligned_summaries_read_only_rollups_and_are_fast(db: Database, world: World) -> None:
