@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, literal_column
 from sqlmodel import Session, col, func, select
 
 from instance.periods import Period, month_end, month_key
-from instance.rollups import COUNTERS
+from instance.rollups import COUNTERS, YEAR_VOLUNTEER
 from schema.tables import Membership, Rollup, User
 
 Counters = dict[str, int]
@@ -211,22 +211,43 @@ _NAMED_HOURS = (
 NameParts = tuple[str | None, str | None, str | None]  # access-link label, display name, username
 
 
+def volunteer_pieces(parts: Parts) -> list[tuple[str, Parts]]:
+    """The whole months of a period as (dimension, range): its whole years from the year
+    rows (YEAR_VOLUNTEER), the months before and after them from the monthly rows."""
+    first, last = parts.first_month, parts.last_month
+    if first is None or last is None:
+        return []
+    first_year = int(first[:4]) + (first[5:] != "01")
+    last_year = int(last[:4]) - (last[5:] != "12")
+    if first_year > last_year:
+        return [("volunteer", parts)]
+    pieces = [(YEAR_VOLUNTEER, Parts(str(first_year), str(last_year), ()))]
+    if first < f"{first_year}-01":
+        pieces.append(("volunteer", Parts(first, f"{first_year - 1}-12", ())))
+    if last > f"{last_year}-12":
+        pieces.append(("volunteer", Parts(f"{last_year + 1}-01", last, ())))
+    return pieces
+
+
 def rollup_volunteer_hours(
     session: Session, association_id: int, parts: Parts
 ) -> tuple[dict[int, Counters], dict[int, NameParts]]:
     """Hours and actions of each volunteer over the whole months, and what names them."""
-    if parts.first_month is None:
-        return {}, {}
     counters: dict[int, Counters] = {}
     names: dict[int, NameParts] = {}
-    rows = _rows(session, _NAMED_HOURS, _params(association_id, parts, "volunteer"))
-    for key_id, minutes, travel, count, label, display, username in rows:
-        counters[key_id] = {
-            "minutes_counted": int(minutes or 0),
-            "travel_minutes_counted": int(travel or 0),
-            "actions_counted": int(count or 0),
-        }
-        names[key_id] = (label, display, username)
+    for dimension, piece in volunteer_pieces(parts):
+        rows = _rows(session, _NAMED_HOURS, _params(association_id, piece, dimension))
+        for key_id, minutes, travel, count, label, display, username in rows:
+            row = {
+                "minutes_counted": int(minutes or 0),
+                "travel_minutes_counted": int(travel or 0),
+                "actions_counted": int(count or 0),
+            }
+            if key_id in counters:
+                add(counters[key_id], row)
+            else:
+                counters[key_id] = row
+            names[key_id] = (label, display, username)
     return counters, names
 
 
@@ -251,9 +272,11 @@ def rollup_sum(session: Session, association_id: int, parts: Parts, dimension: s
 
 def rollup_volunteer_count(session: Session, association_id: int, parts: Parts) -> int:
     """The distinct volunteers with counted actions over the whole months."""
-    if parts.first_month is None:
-        return 0
-    params = _params(association_id, parts, "volunteer")
+    pieces = volunteer_pieces(parts)
+    if len(pieces) != 1:
+        return len(rollup_volunteer_keys(session, association_id, parts))
+    dimension, piece = pieces[0]
+    params = _params(association_id, piece, dimension)
     return int(_rows(session, _DISTINCT_VOLUNTEERS, params).scalar_one())
 
 
@@ -261,8 +284,12 @@ def rollup_volunteer_keys(
     session: Session, association_id: int, parts: Parts, dimension: str = "volunteer"
 ) -> set[int]:
     """The volunteers with counted actions over the whole months (or days: day_volunteer)."""
-    found = rollup_keys(session, association_id, parts, dimension, ("actions_counted",))
-    return {key for key, row in found.items() if row["actions_counted"] > 0}
+    pieces = volunteer_pieces(parts) if dimension == "volunteer" else [(dimension, parts)]
+    found: set[int] = set()
+    for name, piece in pieces:
+        rows = rollup_keys(session, association_id, piece, name, ("actions_counted",))
+        found.update(key for key, row in rows.items() if row["actions_counted"] > 0)
+    return found
 
 
 def rollup_volunteers_by_month(

@@ -18,8 +18,14 @@ from sqlmodel import select
 from instance import actions, rollups, taxonomy
 from instance.errors import DomainError, NotFound
 from instance.periods import Period
-from instance.summary_periods import action_sums, period_keys, period_months, period_volunteer_count
-from instance.summary_sums import split
+from instance.summary_periods import (
+    action_sums,
+    edge_volunteer_hours,
+    period_keys,
+    period_months,
+    period_volunteer_count,
+)
+from instance.summary_sums import add, rollup_volunteer_hours, split
 from instance.valuation import rate_for
 from schema.db import Database
 from schema.tables import Action, Association, Category, Level, Membership, Project, User
@@ -240,7 +246,8 @@ RANGES = ((400, 45), (100, 3), (20, 10), (75, 75), (419, 0))
 
 def assert_periods_exact(session: Any, association_id: int) -> None:
     """Sums over periods with partial months (day rows) equal the same sums of the actions."""
-    for first, last in RANGES:
+    since_last_year = (today() - today().replace(year=today().year - 1, month=1, day=1)).days
+    for first, last in (*RANGES, (since_last_year, 0), (since_last_year, 3)):
         start, end = today() - timedelta(days=first), today() - timedelta(days=last)
         parts = split(Period(start, end))
         for key in ("category", "project", "level", "volunteer"):
@@ -255,6 +262,17 @@ def assert_periods_exact(session: Any, association_id: int) -> None:
         volunteers = action_sums(session, association_id, start, end, key="volunteer")
         distinct = sum(1 for row in volunteers.values() if row.get("actions_counted", 0) > 0)
         assert period_volunteer_count(session, association_id, parts) == distinct
+        hours, _names = rollup_volunteer_hours(session, association_id, parts)  # year rows
+        for start_day, end_day in parts.edges:
+            for key, row in edge_volunteer_hours(
+                session, association_id, start_day, end_day
+            ).items():
+                add(hours.setdefault(key, {}), row)
+        assert {
+            k: row["minutes_counted"] for k, row in hours.items() if row["actions_counted"]
+        } == {
+            k: row["minutes_counted"] for k, row in volunteers.items() if row.get("actions_counted")
+        }
 
 
 def assert_exact(db: Database, association_id: int) -> None:

@@ -344,8 +344,9 @@ def upgrade() -> None:
     _fill_day_rollups()
 
 
-# Data step, written by hand (keep it when regenerating this migration): the day rows of
-# the rollups (instance/rollups.py DAY_DIMENSIONS) for the actions recorded before them,
+# Data step, written by hand (keep it when regenerating this migration): the day and year
+# rows of the rollups (instance/rollups.py DAY_DIMENSIONS, YEAR_VOLUNTEER) for the actions
+# recorded before them,
 # counted as instance/rollups.py counts (validated and pending; values rounded half up).
 _DAY_KEYS = {
     "day_category": "category_id",
@@ -369,14 +370,18 @@ _DAY_SUMS = {
 
 
 def _fill_day_rollups() -> None:
-    day = "to_char(date, 'YYYY-MM-DD')" if op.get_bind().dialect.name == "postgresql" else "date"
+    postgres = op.get_bind().dialect.name == "postgresql"
+    day = "to_char(date, 'YYYY-MM-DD')" if postgres else "date"
+    year = "to_char(date, 'YYYY')" if postgres else "substr(date, 1, 4)"
     names = ", ".join(_DAY_SUMS)
     sums = ", ".join(f"SUM({expression})" for expression in _DAY_SUMS.values())
-    for dimension, key in _DAY_KEYS.items():
+    rows = [(dimension, day, key) for dimension, key in _DAY_KEYS.items()]
+    rows.append(("year_volunteer", year, "membership_id"))
+    for dimension, when, key in rows:
         op.execute(
             f"INSERT INTO action_rollup (association_id, dimension, month, key_id, {names}) "
-            f"SELECT association_id, '{dimension}', {day}, {key}, {sums} FROM volunteer_action "
-            f"WHERE status IN ('validated', 'pending') GROUP BY association_id, {day}, {key}"
+            f"SELECT association_id, '{dimension}', {when}, {key}, {sums} FROM volunteer_action "
+            f"WHERE status IN ('validated', 'pending') GROUP BY association_id, {when}, {key}"
         )
 
 
@@ -392,7 +397,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_association_monthly_note"))
         batch_op.drop_column("monthly_note")
 
-    op.execute("DELETE FROM action_rollup WHERE dimension LIKE 'day_%'")
+    op.execute(
+        "DELETE FROM action_rollup WHERE dimension LIKE 'day_%' OR dimension = 'year_volunteer'"
+    )
     with op.batch_alter_table("action_rollup", schema=None) as batch_op:
         batch_op.drop_index("ix_action_rollup_key_hours")
         batch_op.alter_column(
