@@ -9,11 +9,9 @@ shown apart otherwise.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, literal, union_all
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
@@ -21,6 +19,13 @@ from instance.i18n import _
 from instance.member_hours import AssociationHours, person_hours  # noqa: F401 (named here too)
 from instance.periods import Period, month_key
 from instance.rollups import DAY_DIMENSIONS
+from instance.summary_labels import (
+    ENTRY_MODELS,
+    entry_labels,
+    labels_of,
+    member_label,
+    volunteer_labels,
+)
 from instance.summary_periods import (
     action_sums,
     edge_volunteer_hours,
@@ -40,8 +45,8 @@ from instance.summary_sums import (
     rollup_volunteer_hours,
     split,
 )
-from instance.valuation import RateUsed, euros, hours_text, method_text, rates_used
-from schema.tables import Association, Category, Level, Membership, Project, User
+from instance.valuation import RateUsed, euros, method_text, rates_used
+from schema.tables import Association, Membership
 
 GROUPINGS = ("month", "category", "project", "level", "volunteer")
 
@@ -107,55 +112,7 @@ def figures(counters: Mapping[str, int], policy: str, volunteers: int | None = N
     )
 
 
-ENTRY_MODELS: dict[str, Any] = {"category": Category, "project": Project, "level": Level}
 DAY_ENTRIES = tuple(DAY_DIMENSIONS[kind] for kind in ENTRY_MODELS)
-_ENTRY_NAMES = union_all(
-    *(
-        select(literal(kind).label("kind"), model.id, model.name).where(
-            model.association_id == bindparam("association_id")
-        )
-        for kind, model in ENTRY_MODELS.items()
-    )
-)
-
-
-def _labels(
-    session: Session, association_id: int, dimension: str, keys: list[Any]
-) -> dict[Any, str]:
-    if dimension == "volunteer":
-        return volunteer_labels(session, [key for key in keys if key])
-    return entry_labels(session, association_id)[dimension]
-
-
-def entry_labels(session: Session, association_id: int) -> dict[str, dict[Any, str]]:
-    """Names of the association's categories, projects and levels by id, by kind."""
-    found: dict[str, dict[Any, str]] = {
-        kind: {0: _("No project") if kind == "project" else _("No level")} for kind in ENTRY_MODELS
-    }
-    rows = session.connection().execute(_ENTRY_NAMES, {"association_id": association_id})
-    for kind, entry_id, name in rows:
-        found[kind][entry_id] = name
-    return found
-
-
-def member_label(label: str | None, display: str | None, username: str | None) -> str:
-    """How to name a member: their display name, username or access-link label."""
-    return display or username or label or _("Former member")
-
-
-def volunteer_labels(session: Session, membership_ids: list[int]) -> dict[Any, str]:
-    """How to name these members: their display name, username or access-link label."""
-    if not membership_ids:
-        return {}
-    query = (
-        select(Membership.id, Membership.label, User.display_name, User.username)
-        .join(User, col(Membership.user_id) == col(User.id), isouter=True)
-        .where(col(Membership.id).in_(membership_ids))
-    )
-    return {
-        member_id: member_label(label, display, username)
-        for member_id, label, display, username in session.exec(query)
-    }
 
 
 def _volunteer_groups(session: Session, association: Association, parts: Parts) -> list[Group]:
@@ -212,7 +169,7 @@ def _key_groups(
 ) -> list[Group]:
     kept = {key: row for key, row in counters.items() if counted(row)}
     if labels is None:
-        labels = _labels(session, association.id or 0, dimension, list(kept))
+        labels = labels_of(session, association.id or 0, dimension, list(kept))
     policy = association.travel_time_policy
     groups = [
         Group(
@@ -401,46 +358,3 @@ def volunteer_summary(
         group_by=group_by,
         membership_id=membership.id,
     )
-
-
-@dataclass(frozen=True)
-class AccountingRow:
-    """One line of the "contributions volontaires en nature" view."""
-
-    account: str
-    account_label: str
-    side: str
-    category_id: int | None
-    category: str
-    minutes: int
-    hours: str
-    valued_cents: int
-
-
-ACCOUNTS = {"debit": ("864", "Personnel bénévole"), "credit": ("875", "Bénévolat")}
-
-
-def accounting_rows(
-    session: Session, *, association: Association, year: int
-) -> list[AccountingRow]:
-    """A year's volunteer time by category as accounts 864 (debit) and 875 (credit)."""
-    if not 2000 <= year <= 9999:
-        raise Invalid({"year": _("Enter a year like 2024.")})
-    period = Period(date(year, 1, 1), date(year, 12, 31))
-    summary = compute_summary(session, association=association, period=period, group_by="category")
-    rows = []
-    for side, (account, label) in ACCOUNTS.items():
-        for group in summary.groups:
-            rows.append(
-                AccountingRow(
-                    account=account,
-                    account_label=label,
-                    side=side,
-                    category_id=group.key if isinstance(group.key, int) else None,
-                    category=group.label,
-                    minutes=group.figures.minutes,
-                    hours=hours_text(group.figures.minutes),
-                    valued_cents=group.figures.valued_cents or 0,
-                )
-            )
-    return rows

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, insert
 from sqlmodel import select
 
-from instance import actions, rollups, summaries
+from instance import accounting, actions, rollups, summaries
 from instance.errors import Forbidden, Invalid
 from instance.periods import FIRST_DATE, Period, resolve_period
 from instance.valuation import value_cents
@@ -191,11 +191,11 @@ def test_accounting_rows(db: Database) -> None:
     record(db, world, minutes=90, date=last_year)
     record(db, world, minutes=30, date=last_year, category_id=world.categories[1].id)
     with db.read() as session:
-        rows = summaries.accounting_rows(
+        rows = accounting.accounting_rows(
             session, association=world.association, year=last_year.year
         )
         with pytest.raises(Invalid):
-            summaries.accounting_rows(session, association=world.association, year=1999)
+            accounting.accounting_rows(session, association=world.association, year=1999)
     debit = [row for row in rows if row.account == "864"]
     credit = [row for row in rows if row.account == "875"]
     assert [row.hours for row in debit] == ["1.50", "0.50"]

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from instance import summaries
+from instance import accounting, summaries
 from instance.action_rules import distance_text
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
@@ -137,7 +137,7 @@ def accounting_endpoint(request: Request) -> Response:
         association, caller = association_for(session, request.path_params["slug"], user)
         if not caller.may_view_all:
             raise Forbidden(_("Only managers may see the association's figures."))
-        rows = summaries.accounting_rows(session, association=association, year=int(raw))
+        rows = accounting.accounting_rows(session, association=association, year=int(raw))
         method = method_text(association)
     debit = sum(row.valued_cents for row in rows if row.side == "debit")
     return JSONResponse(

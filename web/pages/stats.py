@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from instance import actions, exports, summaries
+from instance.accounting import AccountingRow, accounting_rows
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
@@ -177,14 +178,14 @@ def _year(request: Request) -> int:
 
 def _accounting(
     request: Request,
-) -> tuple[Association, int, list[summaries.AccountingRow], list[tuple[str, str]]]:
+) -> tuple[Association, int, list[AccountingRow], list[tuple[str, str]]]:
     user = current_user(request)
     year = _year(request)
     with services(request).db.read() as session:
         association, caller = association_for(session, request.path_params["slug"], user)
         if not caller.may_view_all:
             raise Forbidden(_("Only managers may see the association's figures."))
-        rows = summaries.accounting_rows(session, association=association, year=year)
+        rows = accounting_rows(session, association=association, year=year)
     return association, year, rows, manage_links(association, caller)
 
 
