@@ -21,6 +21,7 @@ case "$action" in
     echo "postgresql://postgres@127.0.0.1:$port/benefed_test"
     ;;
   stop)
+    [ -f "$dir/postmaster.pid" ] || exit 0  # never started
     as_postgres "$bin/pg_ctl" -D "$dir" -m fast stop >/dev/null || true
     ;;
 esac
