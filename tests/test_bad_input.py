@@ -27,6 +27,10 @@ from tests.test_route_matrix import (
 )
 from web.app import build_services, create_app
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 SCRIPT = '<script>alert("x")</script>'
 SQL = "'; DROP TABLE user; --"
 HOSTILE_TEXT = {

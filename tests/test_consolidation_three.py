@@ -42,6 +42,10 @@ from tests.live import LiveInstance
 from tests.test_federation_live import host_of
 from tests.test_links_live import browser
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 FORGED_MINUTES = 6000
 
 

@@ -9,10 +9,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from instance import demo_data
 from tests.live import free_port
 from tests.test_cli import ROOT
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 PASSWORD = "camille-demo-2026"
 OWNERS_PASSWORD = demo_data.PASSWORD

@@ -29,6 +29,10 @@ from tests.factories import make_association, make_user
 from tests.federation_support import Stub, activity, cached_key, signed_headers, wait_for
 from tests.live import LiveInstance
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 

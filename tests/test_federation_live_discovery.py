@@ -16,6 +16,10 @@ from schema.tables import User
 from schema.tables._base import utcnow
 from tests.live import LiveInstance
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 AP = "application/activity+json"
 
 

@@ -12,11 +12,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.factories import PASSWORD, make_user
 from tests.federation_support import wait_for
 from tests.live import LiveInstance
 from tests.test_federation_live import database, host_of, token
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 LINKS = "/api/v1/me/links"
 REQUESTS = "/api/v1/me/link-requests"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from schema.db import Database
@@ -20,6 +21,10 @@ from tests.factories import make_association, make_user
 from tests.federation_support import wait_for
 from tests.live import LiveInstance
 from tests.test_federation_live import database, host_of, token
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 
 @dataclass

@@ -11,6 +11,7 @@ totals stay exact.
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from schema.tables import Association, ReceivedReport, ReferenceCategory
@@ -26,6 +27,10 @@ from tests.test_network_reports_live import (
     record,
     volunteers,
 )
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 
 def network(instance: LiveInstance, slug: str, owner: str) -> Side:

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from federation import actor_keys, urls
@@ -41,6 +42,10 @@ from tests.federation_support import FakeActor, signed_headers, wait_for
 from tests.live import LiveInstance
 from tests.test_actions_support import quick_user, set_rules
 from tests.test_federation_live import database, token
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 ZONE = ZoneInfo("Europe/Paris")  # the live instances' default time zone
 

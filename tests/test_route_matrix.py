@@ -52,6 +52,10 @@ from web.app import build_services, create_app
 from web.auth import stamp
 from web.routes import build_routes
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 ROLES = (
     "anonymous",
     "outsider",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from federation import actor_keys, urls
@@ -24,6 +25,10 @@ from tests.federation_support import FakeActor, signed_headers, wait_for
 from tests.live import LiveInstance
 from tests.summaries_live_support import LiveLink, link_live
 from tests.test_links_live import browser
+
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
 
 
 def minutes_on_a(link: LiveLink, expected: int, what: str) -> float:

@@ -21,6 +21,10 @@ from tests.live import LiveInstance
 from tests.test_hours_view import Issuer
 from web.cli import main
 
+# Its instances keep their own SQLite files whatever the test database:
+# the PostgreSQL pass of scripts/test.sh leaves it out.
+pytestmark = pytest.mark.sqlite_only
+
 
 def write(tmp_path: Path, data: Any, name: str = "bundle.json") -> str:
     path = tmp_path / name
