@@ -13,23 +13,11 @@ shared machine the other rounds mostly measure the neighbours.
 Run: `python -m bench.list_profile [--requests 1000] [--actions 100000] [--profile html|api|page]`
 """
 
-import argparse
-import asyncio
-import cProfile
-import pstats
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-import anyio.to_thread
-
-from bench.hello import app as hello_app
-from bench.record_profile import Bench, build, call
+from bench import inprocess
+from bench.inprocess import Request
+from bench.record_profile import Bench
 from bench.seed_actions import SESSION_COOKIE
 
-Request = tuple[str, dict[str, str]]
 ROUNDS = 10
 LABELS = {
     "hello": "bare Starlette hello",
@@ -50,66 +38,11 @@ def requests_of(bench: Bench) -> dict[str, Request]:
     }
 
 
-async def _inline(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return function(*args, **kwargs)
-
-
-def measure(app: Any, request: Request, count: int, profile: bool = False) -> float:
-    """CPU milliseconds per request over `count` requests (after a short warm-up)."""
-    path, headers = request
-
-    async def run(times: int) -> None:
-        for _ in range(times):
-            answer = await call(app, "GET", path, headers=headers)
-            if answer.status != 200:
-                raise SystemExit(f"{path}: {answer.status} {answer.body[:500]!r}")
-
-    asyncio.run(run(10))
-    profiler = cProfile.Profile() if profile else None
-    started = time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    asyncio.run(run(count))
-    if profiler is not None:
-        profiler.disable()
-    cpu = time.process_time() - started
-    if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
-    return cpu * 1000 / count
-
-
-def run_inline() -> None:
-    """Run the views in the event loop's thread from now on: cProfile sees one thread."""
-    anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
-
-
 def main() -> None:
-    """Print the CPU per list page (HTML, API) and per trivial page beside the bare hello."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--actions", type=int, default=100_000)
-    parser.add_argument("--profile", choices=("html", "api", "page"), help="cProfile one of them")
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        if options.profile:
-            bench = build(Path(scratch), options.actions)
-            run_inline()
-            measure(bench.app, requests_of(bench)[options.profile], options.requests, True)
-            return
-        bench = build(Path(scratch), options.actions)
-        kinds = {"hello": (hello_app, ("/", {}))}
-        kinds.update({name: (bench.app, found) for name, found in requests_of(bench).items()})
-        best = dict.fromkeys(kinds, float("inf"))
-        for _round in range(ROUNDS):
-            for name, (app, request) in kinds.items():
-                cost = measure(app, request, max(1, options.requests // ROUNDS))
-                best[name] = min(best[name], cost)
-        bench.db.dispose()
-    print(f"\nin process, {options.requests:,} requests each, {options.actions:,} seeded actions")
-    print(f"{'what':30} {'CPU ms/request':>15} {'ratio':>8}")
-    for name, cost in best.items():
-        print(f"{LABELS[name]:30} {cost:15.3f} {best['hello'] / cost:7.3f}x")
+    """Print the CPU per request of each kind beside the bare hello."""
+    inprocess.main(
+        __doc__.splitlines()[0], LABELS, requests_of, default_requests=1000, rounds=ROUNDS
+    )
 
 
 if __name__ == "__main__":

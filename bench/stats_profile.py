@@ -13,27 +13,17 @@ shared machine the other rounds mostly measure the neighbours.
 Run: `python -m bench.stats_profile [--requests 500] [--actions 100000] [--profile html|partial|api]`
 """
 
-import argparse
-import asyncio
-import cProfile
-import pstats
-import tempfile
-import time
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import anyio.to_thread
 from sqlmodel import func, select
 
-from bench.hello import app as hello_app
-from bench.record_profile import Bench, build, call
+from bench import inprocess
+from bench.inprocess import Request
+from bench.record_profile import Bench
 from bench.seed_actions import SESSION_COOKIE
 from instance.periods import month_end
 from schema.tables import Action
 
-Request = tuple[str, dict[str, str]]
 ROUNDS = 5
 LABELS = {
     "hello": "bare Starlette hello",
@@ -62,61 +52,11 @@ def requests_of(bench: Bench) -> dict[str, Request]:
     }
 
 
-async def _inline(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    return function(*args, **kwargs)
-
-
-def measure(app: Any, request: Request, count: int, profile: bool = False) -> float:
-    """CPU milliseconds per request over `count` requests (after a short warm-up)."""
-    path, headers = request
-
-    async def run(times: int) -> None:
-        for _ in range(times):
-            answer = await call(app, "GET", path, headers=headers)
-            if answer.status != 200:
-                raise SystemExit(f"{path}: {answer.status} {answer.body[:500]!r}")
-
-    asyncio.run(run(5))
-    profiler = cProfile.Profile() if profile else None
-    started = time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    asyncio.run(run(count))
-    if profiler is not None:
-        profiler.disable()
-    cpu = time.process_time() - started
-    if profiler is not None:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
-    return cpu * 1000 / count
-
-
 def main() -> None:
-    """Print the CPU per statistics request beside the bare hello."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--actions", type=int, default=100_000)
-    parser.add_argument("--profile", choices=("html", "partial", "api"), help="cProfile one")
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        bench = build(Path(scratch), options.actions)
-        requests = requests_of(bench)
-        if options.profile:
-            anyio.to_thread.run_sync = _inline  # type: ignore[assignment]  # one thread for cProfile
-            print(measure(bench.app, requests[options.profile], options.requests, True))
-            return
-        kinds = {"hello": (hello_app, ("/", {}))}
-        kinds.update({name: (bench.app, found) for name, found in requests.items()})
-        best = dict.fromkeys(kinds, float("inf"))
-        for _round in range(ROUNDS):
-            for name, (app, request) in kinds.items():
-                cost = measure(app, request, max(1, options.requests // ROUNDS))
-                best[name] = min(best[name], cost)
-        bench.db.dispose()
-    print(f"\nin process, {options.requests:,} requests each, {options.actions:,} seeded actions")
-    print(f"{'what':34} {'CPU ms/request':>15} {'ratio':>8}")
-    for name, cost in best.items():
-        print(f"{LABELS[name]:34} {cost:15.3f} {best['hello'] / cost:7.3f}x")
+    """Print the CPU per request of each kind beside the bare hello."""
+    inprocess.main(
+        __doc__.splitlines()[0], LABELS, requests_of, default_requests=500, rounds=ROUNDS
+    )
 
 
 if __name__ == "__main__":
