@@ -35,6 +35,7 @@ from bench.servers import benefed_server, hello_server
 from bench.wrk import LoadResult
 from instance import accounts, associations, networks
 from instance.network_privacy import OTHER
+from instance.network_sums import refresh_all
 from instance.secrets import new_token, token_hash
 from schema.db import Database, make_engine
 from schema.tables import ApiToken, NetworkMember, ReceivedReport, ReceivedReportCategory
@@ -248,6 +249,8 @@ def seed(database_url: str, members_count: int, months_count: int) -> Seeded:
             connection.execute(insert(ReceivedReportCategory.__table__), cells)  # type: ignore[attr-defined]
         reports += len(batch)
         categories += len(cells)
+    with db.write() as session:  # bulk rows bypassed save_report: sum the months once
+        refresh_all(session, network_id)
     with db.read() as session:
         minutes = session.exec(
             select(func.sum(ReceivedReport.minutes)).where(
@@ -275,7 +278,6 @@ class Endpoint:
     label: str
     path: str
     headers: dict[str, str]
-    target: bool = True
 
 
 def endpoints(seeded: Seeded, cookie: str) -> list[Endpoint]:
@@ -295,7 +297,6 @@ def endpoints(seeded: Seeded, cookie: str) -> list[Endpoint]:
             "dashboard page (HTML)",
             f"/associations/{seeded.slug}/network/dashboard?{period}",
             {"Cookie": f"benefed_session={cookie}"},
-            target=False,
         )
     )
     return found
@@ -338,7 +339,7 @@ def line_text(
 ) -> str:
     """One row of the table."""
     ratio = result.requests_per_second / hello.requests_per_second
-    verdict = "-" if not endpoint.target else ("met" if result.p50_ms < TARGET_MS else "MISSED")
+    verdict = "met" if result.p50_ms < TARGET_MS else "MISSED"
     return (
         f"{endpoint.label:<30} {result.requests_per_second:>7.1f} {result.p50_ms:>8.1f}"
         f" {result.p99_ms:>8.1f} {cpu_ms:>8.1f} {result.errors:>6} {size / 1024:>6.0f}"

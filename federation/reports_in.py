@@ -28,9 +28,8 @@ from sqlmodel import Session, col, select
 
 from federation import proofs, remote_actors, summaries_in, urls
 from federation.peers import aware
-from instance import report_changes
 from instance.config import Config
-from instance.network_reports import VERIFIED, network_keys, save_report
+from instance.network_reports import VERIFIED, network_keys, reports_written, save_report
 from schema import vocabulary
 from schema.tables import Association, NetworkMember, ReceivedReport, RemoteActor
 from schema.vocabulary import validation
@@ -106,15 +105,15 @@ class Lookups:
     Networks, members, senders' keys and each network's reference keys do not
     change while reports are being stored (no report handler writes them), so
     the worker handling a batch of reports in one transaction reads each once.
-    The months each network must forward are noted together at the end
-    (``finish``), in the same transaction.
+    The sums the reports enter are rebuilt, and the months each network must
+    forward noted, together at the end (``finish``), in the same transaction.
     """
 
     networks: dict[str, Association | None] = field(default_factory=dict)
     members: dict[tuple[int, str], NetworkMember | None] = field(default_factory=dict)
     senders: dict[str, SenderKeys] = field(default_factory=dict)
     known_keys: dict[int, set[str]] = field(default_factory=dict)
-    months: dict[int, set[str]] = field(default_factory=dict)
+    written: dict[int, set[tuple[int | None, str]]] = field(default_factory=dict)
     rows: dict[str, ReceivedReport | None] = field(default_factory=dict)
 
     def preload(self, session: Session, object_ids: list[str]) -> None:
@@ -169,10 +168,10 @@ class Lookups:
         return self.known_keys[network_id]
 
     def finish(self, session: Session) -> None:
-        """Note the months whose sums changed, for networks that forward theirs."""
-        for network_id, months in sorted(self.months.items()):
-            report_changes.mark(session, association_id=network_id, months=months)
-        self.months.clear()
+        """Rebuild the sums the reports entered, note the months to forward."""
+        for network_id, written in sorted(self.written.items()):
+            reports_written(session, network_id, written)
+        self.written.clear()
 
 
 def _network(
@@ -315,7 +314,7 @@ def store(
     network_id = checked.network.id
     save_report(session, row, known_keys=lookups.keys_of(session, network_id), note_month=False)
     lookups.rows[row.object_id] = row
-    lookups.months.setdefault(network_id, set()).add(row.month)
+    lookups.written.setdefault(network_id, set()).add((row.member_id, row.month))
     if own:
         lookups.finish(session)
     return "stored" if verified else "flagged"

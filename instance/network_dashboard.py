@@ -8,9 +8,10 @@ hid their count is given beside. Every figure is a sum of report fields, so
 nothing below a member's threshold can be worked out beyond what its reports
 allow.
 
-The sums are SQL aggregates over covering indexes of ``ReceivedReport`` (by
-month, by member) and over ``ReceivedReportCategory`` (by category), so a
-dashboard over 1,000 members and 5 years reads indexes, never the stored bodies.
+By month and by category, the dashboard reads the network's monthly sums
+(``NetworkMonth``, ``NetworkMonthCategory``, kept by network_reports in the
+transaction of every report write): 60 rows for five years. By member, it sums a
+covering index of ``ReceivedReport``, never the stored bodies.
 """
 
 import re
@@ -18,18 +19,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, false
+from sqlalchemy import false
 from sqlmodel import Session, col, func, select
 
-from instance import network_members, networks
+from instance import network_members, network_sums, networks
 from instance.errors import Invalid
 from instance.i18n import N_, _
-from instance.network_reports import VERIFIED
+from instance.network_sums import VERIFIED
 from instance.periods import month_end, month_key, parse_month, resolve_period
-from schema.tables import Association, NetworkMember, ReceivedReport, ReceivedReportCategory
+from schema.tables import (
+    Association,
+    NetworkMember,
+    NetworkMemberYear,
+    NetworkMonth,
+    NetworkMonthCategory,
+    ReceivedReport,
+)
 
 GROUPINGS = ("month", "member", "category")
-CURRENCY = "EUR"
 MONTH_SHAPE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 FORMER_MEMBER = N_("Former member")
 TOTALS_ONLY = N_("Not broken down (associations under the threshold)")
@@ -156,24 +163,12 @@ class Dashboard:
 
 
 R = ReceivedReport
+S = NetworkMonth
 
 
 def rows(session: Session, query: Any) -> list[Any]:
     """The rows of a query, through SQLAlchemy Core (no ORM row processing: faster)."""
     return list(session.connection().execute(query).all())
-
-
-def _figures() -> tuple[Any, ...]:
-    # Few and plain aggregates: each one costs a few milliseconds over 60,000 reports.
-    return (
-        func.sum(R.minutes),
-        func.sum(R.actions),
-        func.sum(case((R.currency == CURRENCY, R.valued_cents))),
-        func.sum(R.volunteers),
-        func.count(R.volunteers),
-        func.sum(case((col(R.volunteers).is_(None), R.minutes))),
-        func.count(),
-    )
 
 
 def _sums(row: Any) -> Sums:
@@ -185,43 +180,114 @@ def _sums(row: Any) -> Sums:
         volunteers=int(volunteers or 0),
         hidden=int(reports) - int(stated),
         totals_only_minutes=int(totals_only or 0),
-        reports=int(reports),
+        reports=int(reports or 0),
     )
 
 
-def counted(network_id: int, months: Months) -> list[Any]:
-    """SQL conditions: the network's reports of the months that count."""
-    return [
-        R.network_id == network_id,
-        col(R.month) >= months.first,
-        col(R.month) <= months.last,
-        R.deleted == false(),
-        R.proof_status == VERIFIED,
-    ]
-
-
-def total(session: Session, network_id: int, months: Months) -> Sums:
-    """The sums over every counted report of the months."""
-    return _sums(rows(session, select(*_figures()).where(*counted(network_id, months)))[0])
-
-
 def by_month(session: Session, network_id: int, months: Months) -> list[Group]:
-    """One group per month that has counted reports, in order."""
+    """One group per month that has counted reports, in order (from the monthly sums)."""
     query = (
-        select(R.month, *_figures())
-        .where(*counted(network_id, months))
-        .group_by(R.month)
-        .order_by(R.month)
+        select(
+            S.month,
+            S.minutes,
+            S.actions,
+            S.valued_cents,
+            S.volunteers,
+            S.stated,
+            S.totals_only_minutes,
+            S.reports,
+        )
+        .where(
+            S.network_id == network_id, col(S.month) >= months.first, col(S.month) <= months.last
+        )
+        .order_by(S.month)
     )
     return [Group(month, month, _sums(rest)) for month, *rest in rows(session, query)]
 
 
-def member_sums(session: Session, network_id: int, months: Months) -> dict[int | None, Sums]:
-    """The sums of each member's counted reports (None: reports of deleted members)."""
-    query = (
-        select(R.member_id, *_figures()).where(*counted(network_id, months)).group_by(R.member_id)
+def total(session: Session, network_id: int, months: Months) -> Sums:
+    """The sums over every counted report of the months."""
+    return add_up(group.sums for group in by_month(session, network_id, months))
+
+
+def split_years(
+    session: Session, network_id: int, months: Months
+) -> tuple[list[str], list[Months]]:
+    """The years whose kept sums are exactly the months' share, and the rest as month ranges.
+
+    A year counts whole when the months cover it, or when none of its months left
+    out has a counted report (the network's monthly sums say which have).
+    """
+    first_year, last_year = int(months.first[:4]), int(months.last[:4])
+    edges = {first_year, last_year}
+    query = select(S.month).where(
+        S.network_id == network_id,
+        col(S.month).in_([f"{year}-{month:02d}" for year in edges for month in range(1, 13)]),
     )
-    return {member_id: _sums(rest) for member_id, *rest in rows(session, query)}
+    with_reports = {row[0] for row in rows(session, query)}
+    whole: list[str] = []
+    parts: list[Months] = []
+    for year in range(first_year, last_year + 1):
+        covered = Months(max(months.first, f"{year}-01"), min(months.last, f"{year}-12"))
+        left_out = [
+            month
+            for month in (f"{year}-{number:02d}" for number in range(1, 13))
+            if not covered.first <= month <= covered.last
+        ]
+        if any(month in with_reports for month in left_out):
+            parts.append(covered)
+        else:
+            whole.append(str(year))
+    return whole, parts
+
+
+def _year_sums(network_id: int, years: list[str]) -> Any:
+    Y = NetworkMemberYear  # noqa: N806
+    return (
+        select(
+            Y.member_id,
+            func.sum(Y.minutes),
+            func.sum(Y.actions),
+            func.sum(Y.valued_cents),
+            func.sum(Y.volunteers),
+            func.sum(Y.stated),
+            func.sum(Y.totals_only_minutes),
+            func.sum(Y.reports),
+        )
+        .where(Y.network_id == network_id, col(Y.year).in_(years))
+        .group_by(Y.member_id)
+    )
+
+
+def _report_sums(network_id: int, part: Months) -> Any:
+    return (
+        select(R.member_id, *network_sums.figures())
+        .where(
+            *network_sums.counted(network_id),
+            col(R.month) >= part.first,
+            col(R.month) <= part.last,
+        )
+        .group_by(R.member_id)
+    )
+
+
+def member_sums(session: Session, network_id: int, months: Months) -> dict[int | None, Sums]:
+    """The sums of each member's counted reports (None: reports of deleted members).
+
+    Whole years come from the kept sums by member and year (a row per member and
+    year), the months of a year covered in part from the reports themselves.
+    """
+    if months.first > months.last:
+        return {}
+    whole, parts = split_years(session, network_id, months)
+    queries = [_report_sums(network_id, part) for part in parts]
+    if whole:
+        queries.append(_year_sums(network_id, whole))
+    found: dict[int | None, list[Sums]] = {}
+    for query in queries:
+        for member_id, *rest in rows(session, query):
+            found.setdefault(member_id, []).append(_sums(rest))
+    return {key: add_up(parts) if len(parts) > 1 else parts[0] for key, parts in found.items()}
 
 
 def by_member(session: Session, network: Association, months: Months) -> list[Group]:
@@ -268,13 +334,13 @@ def members_of(
 def by_category(session: Session, network: Association, months: Months, whole: Sums) -> list[Group]:
     """A group per reference category (listed ones even at zero), then totals-only minutes."""
     assert network.id is not None
-    C = ReceivedReportCategory  # noqa: N806
+    K = NetworkMonthCategory  # noqa: N806
     query = (
-        select(C.key, func.sum(C.minutes))
+        select(K.key, func.sum(K.minutes))
         .where(
-            C.network_id == network.id, col(C.month) >= months.first, col(C.month) <= months.last
+            K.network_id == network.id, col(K.month) >= months.first, col(K.month) <= months.last
         )
-        .group_by(C.key)
+        .group_by(K.key)
     )
     minutes = {key: int(value) for key, value in rows(session, query)}
     groups = []

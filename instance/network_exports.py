@@ -5,7 +5,8 @@ from typing import Any
 
 from instance.export_formats import Column, Document
 from instance.i18n import N_, _
-from instance.network_dashboard import CURRENCY, Dashboard, Sums
+from instance.network_dashboard import Dashboard, Sums
+from instance.network_sums import CURRENCY
 from schema.tables import Association
 
 GROUP_HEADERS = {"month": N_("Month"), "member": N_("Member"), "category": N_("Category")}

@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from instance import networks
 from instance.network_dashboard import (
-    CURRENCY,
     Member,
     Months,
     Sums,
@@ -24,6 +23,7 @@ from instance.network_dashboard import (
     member_sums,
     members_of,
 )
+from instance.network_sums import CURRENCY
 from instance.valuation import euros
 from schema.tables import Association
 

@@ -8,19 +8,20 @@ deleted, proof verified) and has a breakdown (it states its volunteers). Keys
 the network never listed are kept under "other", so every category sum is a
 sum of report cells. When the network is itself a member of a wider network,
 the month is noted (``report_changes.mark``) so that its sums are forwarded.
+
+It also rebuilds the network's sums the report enters (``network_sums``).
 """
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from instance import report_changes
+from instance import network_sums, report_changes
 from instance.network_privacy import OTHER
+from instance.network_sums import VERIFIED
 from schema.tables import ReceivedReport, ReceivedReportCategory, ReferenceCategory
-
-VERIFIED = "verified"
 
 
 def categories_of(report: ReceivedReport) -> dict[str, int]:
@@ -80,8 +81,8 @@ def save_report(
 ) -> ReceivedReport:
     """Store a new or changed report, rewrite its category rows, note the month to forward.
 
-    ``note_month=False``: the caller notes the month itself (report_changes.mark),
-    once for several reports stored in the same transaction.
+    ``note_month=False``: the caller calls ``reports_written`` itself, once for
+    several reports stored in the same transaction.
     """
     is_new = report.id is None
     session.add(report)
@@ -93,7 +94,17 @@ def save_report(
     keys = known_keys if known_keys is not None else network_keys(session, report.network_id)
     session.add_all(category_rows(report, keys))
     if note_month:
-        # A network that is itself a member of a wider network forwards its members' sums.
-        report_changes.mark(session, association_id=report.network_id, months={report.month})
+        reports_written(session, report.network_id, {(report.member_id, report.month)})
     session.flush()
     return report
+
+
+def reports_written(
+    session: Session, network_id: int, written: Iterable[tuple[int | None, str]]
+) -> None:
+    """Reports of these (member id, month) were written: rebuild the sums they enter,
+    and note their months for a network that forwards its members' sums to a wider one.
+    """
+    pairs = set(written)
+    network_sums.refresh(session, network_id, pairs)
+    report_changes.mark(session, association_id=network_id, months={m for _id, m in pairs})

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import httpx
 import pytest
@@ -296,6 +297,10 @@ async def test_dashboard_shows_figures_charts_and_flags(
     good = add_member(db, network, name="Les Bons", host="bons.example")
     bad = add_member(db, network, name="Les Douteux", host="douteux.example")
     add_member(db, network, name="Les Muets")
+    hidden = add_member(db, network, name="Les <b>Discrets</b>", anonymous=True)
+    gone = add_member(db, network, name="Les Partis", host="partis.example", status="left")
+    add_report(db, network, hidden, "2024-03", minutes=120, actions=2, received_at=at(3))
+    add_report(db, network, gone, "2024-01", minutes=30, actions=1, received_at=at(40))
     add_report(
         db,
         network,
@@ -322,8 +327,21 @@ async def test_dashboard_shows_figures_charts_and_flags(
     shown = await client.get(page(network, "/dashboard?from=2024-01-01&to=2024-12-31"))
     assert shown.status_code == 200
     text = shown.text
-    assert 'id="total-hours">10 h 00' in text
+    assert 'id="total-hours">12 h 30' in text
     assert 'id="total-value">12.34' in text
+    table = text.split('id="members-table"', 1)[1].split("</table>", 1)[0]
+    lines = re.findall(r"<tr><th scope=\"row\">(.*?)</tr>", table, re.S)
+    assert len(lines) == 5  # most hours first; the silent member last
+    assert (
+        lines[0].startswith("Les Bons<br>") and ">10 h 00<" in lines[0] and ">Verified<" in lines[0]
+    )
+    assert (
+        'Les &lt;b&gt;Discrets&lt;/b&gt; <span class="badge">Listed anonymously</span>' in lines[1]
+    )
+    assert "Les Partis" in lines[2] and '<span class="badge">No longer a member</span>' in lines[2]
+    assert lines[2].endswith("<td>—</td><td>—</td><td>—</td>")  # no latest report shown
+    assert "Les Douteux" in lines[3] and '<span class="flag">Failed verification</span>' in lines[3]
+    assert "Les Muets" in lines[4] and ">No report yet<" in lines[4] and "<td>—</td>" in lines[4]
     assert 'id="total-volunteers">7' in text
     assert text.count("<svg") == 3
     assert "failed verification" in text and "bad proof" in text

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from federation.urls import actor_uri
-from instance import network_dashboard, network_exports, networks
+from instance import network_dashboard, network_exports, network_sums, networks
 from instance.network_dashboard import Dashboard, Freshness, Group, Months, Sums
 from instance.network_open_data import open_data
 from instance.valuation import euros
@@ -90,7 +90,7 @@ def dashboard_json(network: Association, found: Dashboard) -> dict[str, Any]:
         "total_minutes": total.minutes,
         "total_actions": total.actions,
         "valued_amount": euros(total.valued_cents),
-        "currency": network_dashboard.CURRENCY,
+        "currency": network_sums.CURRENCY,
         "volunteers": total.volunteers,
         "volunteers_hidden": total.hidden,
         "totals_only_minutes": total.totals_only_minutes,
