@@ -5,6 +5,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+from markupsafe import escape
 from sqlmodel import select
 
 from instance import actions
@@ -62,6 +63,21 @@ async def test_the_statistics_page_shows_figures_charts_and_tables(
     assert re.search(r'id="total-value">30.00<', html)
     assert html.count('<svg class="chart" role="img"') == 2
     assert "<table" in html and world.categories[1].name in html
+    category = escape(world.categories[1].name)
+    assert (
+        f'<tr><th scope="row">{category}</th><td class="number">1 h 00</td>'
+        '<td class="number">1</td><td class="number">10.00</td></tr>'
+    ) in html
+    volunteers = html.split("Hours by volunteer</caption>", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(
+        r'<tr><th scope="row">[^<]+</th><td class="number">[^<]+</td>'
+        r'<td class="number">1</td></tr>',
+        volunteers,
+    )
+    assert len(rows) == 2  # two volunteers, no value column
+    empty = (await client.get(stats_url(world), params={"preset": "last_year"})).text
+    assert '<td colspan="3">No validated action in this period.' in empty  # volunteers
+    assert '<td colspan="4">No validated action in this period.' in empty  # categories
     assert "Only validated actions count." in html  # the method under the figures
     assert "10.00 € / h" in html
     assert 'class="no-print' in html

@@ -20,7 +20,7 @@ from instance.errors import Invalid
 from instance.i18n import N_, _
 from instance.network_dashboard import Freshness, Group, Months, Overview, Sums
 from instance.periods import PRESET_LABELS, month_end, parse_month
-from web import charts
+from web import charts, table_rows
 from web.api.actions import today_for
 from web.api.exports import read_format
 from web.api.network_dashboard import stream_dashboard
@@ -183,30 +183,23 @@ def member_rows(found: Overview) -> list[MemberRow]:
 
 
 def member_rows_html(rows: list[MemberRow]) -> Markup:
-    """The body rows of the members table, written here rather than in the template.
-
-    A network of 1,000 members has 1,000 rows of seven cells: Jinja spent about
-    40 ms a page on them (an attribute lookup and an escape call per cell), these
-    f-strings 4 ms. Every text is escaped; the markup is the template's.
-    """
-    anonymous = f' <span class="badge">{escape(_("Listed anonymously"))}</span>'
-    former = f' <span class="badge">{escape(_("No longer a member"))}</span>'
+    """The body rows of the members table (1,000 of them: see web/table_rows.py)."""
+    anonymous = Markup(' <span class="badge">%s</span>') % _("Listed anonymously")
+    former = Markup(' <span class="badge">%s</span>') % _("No longer a member")
     lines = []
-    for row in rows:
-        host = f'<br><span class="muted">{escape(row.host)}</span>' if row.host else ""
-        check = (
-            f'<span class="flag">{escape(row.check)}</span>' if row.flagged else escape(row.check)
-        )
-        lines.append(
-            f'<tr><th scope="row">{escape(row.name)}{anonymous if row.anonymous else ""}'
-            f"{'' if row.active else former}{host}</th>"
-            f'<td class="number">{escape(row.hours)}</td>'
-            f'<td class="number">{row.sums.actions}</td>'
-            f'<td class="number">{escape(row.value)}</td>'
-            f"<td>{escape(row.month or '—')}</td><td>{escape(row.received)}</td>"
-            f"<td>{check}</td></tr>"
-        )
-    return Markup("\n".join(lines))
+    for line in rows:
+        header = escape(line.name)
+        if line.anonymous:
+            header += anonymous
+        if not line.active:
+            header += former
+        if line.host:
+            header += Markup('<br><span class="muted">%s</span>') % line.host
+        check = Markup('<span class="flag">%s</span>') % line.check if line.flagged else line.check
+        cells = [(line.hours, True), (line.sums.actions, True), (line.value, True)]
+        cells += [(line.month or "—", False), (line.received, False), (check, False)]
+        lines.append(table_rows.row(header, cells))
+    return table_rows.body(lines)
 
 
 def chart_context(found: Overview, rows: list[MemberRow]) -> dict[str, Any]:
