@@ -255,7 +255,7 @@ def check_credentials(
             _("Too many failed attempts. Wait a few minutes, or reset your password.")
         )
     right = passwords.check_password(
-        user.password_hash if user is not None else passwords.DUMMY_HASH, password
+        user.password_hash if user is not None else passwords.dummy_hash(), password
     )
     if user is None or not right:
         for key in keys:

@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from argon2 import PasswordHasher
 from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from instance import i18n
+from instance import i18n, passwords
 from instance.config import Config, build_config
 from instance.mail import Mailer
 from schema.db import Database, create_all, make_engine
@@ -24,6 +25,12 @@ from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.live import LiveInstance, free_port
 from web.app import build_services, create_app
 from web.services import Services
+
+# Accounts are hashed cheaply in the test processes: at argon2's recommended cost a
+# hash or a check takes 100 ms, and the suite creates and signs in thousands of
+# accounts (a third of its CPU). Servers the tests start as processes keep the real
+# cost (checked by tests/test_accounts_domain.py); hashes carry their parameters.
+passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 SECRET = "test-secret-" + "x" * 40
 # Tests read the English messages; French is checked in tests/test_i18n.py and by

@@ -1,5 +1,7 @@
 """Accounts in the domain layer: sign-up rules, credentials, links, export and deletion."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -185,7 +187,7 @@ def test_unknown_accounts_cost_a_dummy_check(db: Database, monkeypatch: pytest.M
     monkeypatch.setattr(passwords, "check_password", spy)
     with pytest.raises(accounts.BadCredentials) as caught:
         check(db, RateLimiter(5, 60), "nobody", "whatever")
-    assert seen == [passwords.DUMMY_HASH]
+    assert seen == [passwords.dummy_hash()]
     assert str(caught.value) == "Wrong user name, email or password."
 
 
@@ -227,7 +229,8 @@ def test_suspended_and_unconfirmed_need_the_right_password_first(db: Database) -
 
 def test_login_rehashes_outdated_hashes(db: Database) -> None:
     user = make_user(db)
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(PASSWORD)
+    # Other parameters than the current ones (the suite's, see conftest): outdated.
+    weak = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1).hash(PASSWORD)
     with db.write() as session:
         row = session.get(User, user.id)
         assert row is not None
@@ -236,6 +239,19 @@ def test_login_rehashes_outdated_hashes(db: Database) -> None:
         updated = accounts.record_login(session, user=user, password=PASSWORD)
     assert updated.password_hash != weak and not passwords.needs_rehash(updated.password_hash)
     assert updated.last_login_at is not None
+
+
+def test_production_hashes_are_argon2id_at_the_recommended_cost() -> None:
+    """The suite hashes cheaply (conftest); a fresh process hashes at argon2-cffi's
+    defaults, RFC 9106's second recommended setting."""
+    code = "from instance.passwords import hash_password, dummy_hash; print(hash_password('x' * 8)); print(dummy_hash())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    made, dummy = done.stdout.split()
+    for found in (made, dummy):
+        assert found.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), found
+    assert PasswordHasher().verify(made, "x" * 8)
 
 
 def test_email_links_expire_and_work_once(db: Database) -> None:
