@@ -18,7 +18,8 @@ import httpx
 from sqlmodel import Session, col, select
 
 from federation import keys, proofs, remote_actors, urls
-from federation.remote_actors import RemoteActorError, parse_assertion_methods, same_origin
+from federation.actor_documents import parse_assertion_methods, same_origin, stored_document
+from federation.remote_actors import RemoteActorError
 from instance.config import Config
 from instance.person_hours import MonthRange, received_summaries
 from schema.db import Database
@@ -89,7 +90,7 @@ def verification_methods(session: Session, documents: list[dict[str, Any]]) -> l
     actors = session.exec(select(RemoteActor).where(col(RemoteActor.uri).in_(sorted(issuers))))
     found: dict[str, dict[str, str]] = {}
     for actor in actors:
-        methods = remote_actors.stored_document(actor).get("assertionMethod", [])
+        methods = stored_document(actor).get("assertionMethod", [])
         for method in parse_assertion_methods(actor.uri, methods):
             if method["id"] in wanted:
                 found[method["id"]] = method

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from federation import remote_actors, verification, wakeup
+from federation import actor_documents, verification, wakeup
 from instance.config import Config
 from schema.db import Database
 from schema.tables import InboxItem
@@ -77,8 +77,8 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     if not isinstance(activity, dict):
         raise BadActivity("the body is not a JSON object")
     try:
-        remote_actors.check_keywords(activity)
-    except remote_actors.RemoteActorError as error:
+        actor_documents.check_keywords(activity)
+    except actor_documents.DocumentError as error:
         raise BadActivity(str(error)) from None
     if not _is_url(activity.get("id")):
         raise BadActivity("the activity has no id")

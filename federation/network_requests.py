@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from federation import documents, follows, outbox, remote_actors, urls
+from federation import actor_documents, documents, follows, outbox, urls
 from instance import network_links, network_members
 from instance.config import Config
 from instance.network_reports import save_report
@@ -133,7 +133,7 @@ def receive_request(
     )
     follow.follow_activity_id = follow_activity_id
     name = remote.name or remote.preferred_username
-    is_network = remote_actors.stored_document(remote).get("isNetwork") is True
+    is_network = actor_documents.stored_document(remote).get("isNetwork") is True
     member = _upsert_member(session, network, remote.uri, name=name, is_network=is_network)
     member.anonymous = flag(activity, "listedAnonymously")
     set_follow(follow, "accepted" if member.status == "active" else "pending")

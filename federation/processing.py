@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from federation import (
+    actor_documents,
     documents,
     follows,
     links,
@@ -40,7 +41,7 @@ log = logging.getLogger("benefed.inbox")
 
 MAX_ATTEMPTS = 5
 REPORT_BATCH = 50  # network reports processed in one transaction
-ACTOR_TYPES = remote_actors.ACTOR_TYPES
+ACTOR_TYPES = actor_documents.ACTOR_TYPES
 PROCESSOR_LOCK = 0x62656E65  # pg advisory lock key: one inbox processor at a time
 
 

@@ -26,7 +26,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session, col, select
 
-from federation import proofs, remote_actors, summaries_in, urls
+from federation import actor_documents, proofs, summaries_in, urls
 from federation.peers import aware
 from instance.config import Config
 from instance.network_reports import VERIFIED, network_keys, reports_written, save_report
@@ -156,7 +156,7 @@ class Lookups:
             found = SenderKeys(actor, {}, {})
             if actor is not None and not actor.is_gone:
                 found = SenderKeys(
-                    actor, remote_actors.ed25519_keys(actor), remote_actors.revoked_keys(actor)
+                    actor, actor_documents.ed25519_keys(actor), actor_documents.revoked_keys(actor)
                 )
             self.senders[actor_uri] = found
         return self.senders[actor_uri]
@@ -209,7 +209,7 @@ def _addressing(actor_uri: str, obj: dict[str, Any]) -> None:
         raise Ignored("the report is not addressed to its network")
     if obj["attributedTo"] != actor_uri:
         raise Ignored("the report is attributed to someone else than its sender")
-    if not remote_actors.same_origin(obj["id"], actor_uri):
+    if not actor_documents.same_origin(obj["id"], actor_uri):
         raise Ignored("the report does not live on its sender's server")
 
 
@@ -217,7 +217,9 @@ def proof_problem(actor: RemoteActor | None, obj: dict[str, Any]) -> str | None:
     """Why the proof fails (None: it verifies with one of the actor's Ed25519 keys)."""
     if actor is None or actor.is_gone:
         return "the sender's keys are unknown"
-    sender = SenderKeys(actor, remote_actors.ed25519_keys(actor), remote_actors.revoked_keys(actor))
+    sender = SenderKeys(
+        actor, actor_documents.ed25519_keys(actor), actor_documents.revoked_keys(actor)
+    )
     return _proof_problem(sender, obj)
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlmodel import Session, col, select
 
-from federation import proofs, remote_actors, urls
+from federation import actor_documents, proofs, remote_actors, urls
 from federation.peers import aware
 from instance.config import Config
 from schema import vocabulary
@@ -70,7 +70,7 @@ async def prefetch_issuer(
 ) -> None:
     """Fetch (or refresh) the association that signed a summary, when it is on the actor's server."""
     issuer = obj.get("attributedTo") if isinstance(obj, dict) else None
-    if not isinstance(issuer, str) or not remote_actors.same_origin(issuer, actor_uri):
+    if not isinstance(issuer, str) or not actor_documents.same_origin(issuer, actor_uri):
         return
     try:
         key_id = proofs.proof_key_id(obj)
@@ -78,7 +78,7 @@ async def prefetch_issuer(
         return
     try:
         found = await remote_actors.fetch_actor(db, client, config, issuer)
-        if key_id not in remote_actors.ed25519_keys(found):  # a new key: fetch again
+        if key_id not in actor_documents.ed25519_keys(found):  # a new key: fetch again
             await remote_actors.fetch_actor(db, client, config, issuer, force=True)
     except (remote_actors.RemoteActorError, httpx.HTTPError) as error:
         log.info("fetching the issuer %s failed: %s", issuer, error)
@@ -142,7 +142,7 @@ def _shape(actor_uri: str, obj: Any) -> dict[str, Any]:
     except validation.SchemaError as error:
         raise Rejected(f"not a valid HoursSummary: {error}") from None
     assert isinstance(obj, dict)
-    if not remote_actors.same_origin(obj["id"], actor_uri):
+    if not actor_documents.same_origin(obj["id"], actor_uri):
         raise Rejected("the summary does not live on its sender's server")
     if obj["volunteer"] != actor_uri:
         raise Rejected("the summary is about someone else than its sender")
@@ -151,7 +151,7 @@ def _shape(actor_uri: str, obj: Any) -> dict[str, Any]:
 
 def _issuer(session: Session, actor_uri: str, obj: dict[str, Any]) -> RemoteActor:
     issuer_uri = obj["attributedTo"]
-    if not remote_actors.same_origin(issuer_uri, actor_uri):
+    if not actor_documents.same_origin(issuer_uri, actor_uri):
         raise Rejected("the association is on another server than the sender")
     issuer = _remote(session, issuer_uri)
     if issuer is None or issuer.is_gone:
@@ -167,10 +167,10 @@ def check_proof(issuer: RemoteActor, obj: dict[str, Any]) -> None:
         key_id = proofs.proof_key_id(obj)
     except proofs.ProofError as error:
         raise Rejected(str(error)) from None
-    key = remote_actors.ed25519_keys(issuer).get(key_id)
+    key = actor_documents.ed25519_keys(issuer).get(key_id)
     if key is None:
         raise Rejected(f"the key {key_id} is not one of {issuer.uri}'s")
-    revoked = remote_actors.revoked_keys(issuer).get(key_id)
+    revoked = actor_documents.revoked_keys(issuer).get(key_id)
     if revoked is not None and _time(obj["proof"]["created"]) >= revoked:
         raise Rejected(f"the key {key_id} was revoked before it signed")
     try:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from federation import actor_keys, remote_actors, summaries_in, summary_erasure
+from federation import actor_documents, actor_keys, remote_actors, summaries_in, summary_erasure
 from federation.safe_http import is_activitypub_type, signed_get
 from instance.config import Config
 from schema.db import Database
@@ -101,8 +101,8 @@ async def fetch_collection(
         raise ReconcileError(f"{url} is not ActivityPub JSON")
     try:
         document = json.loads(response.content)
-        remote_actors.check_keywords(document)
-    except (ValueError, RecursionError, remote_actors.RemoteActorError) as error:
+        actor_documents.check_keywords(document)
+    except (ValueError, RecursionError, actor_documents.DocumentError) as error:
         raise ReconcileError(f"{url} is not readable: {error}") from None
     if not isinstance(document, dict) or document.get("id") != url:
         raise ReconcileError(f"{url} is not a summaries collection")
@@ -127,7 +127,7 @@ def apply_collection(
     with db.write() as session:
         for item in items:
             object_id = item.get("id") if isinstance(item, dict) else None
-            if not isinstance(object_id, str) or not remote_actors.same_origin(
+            if not isinstance(object_id, str) or not actor_documents.same_origin(
                 object_id, remote.uri
             ):
                 continue

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from sqlalchemy import Connection, Select, bindparam
 from sqlmodel import Session, col, or_, select
 
-from federation import blocks, keys, remote_actors, rfc9421, signatures, urls
+from federation import actor_documents, blocks, keys, remote_actors, rfc9421, signatures, urls
 from instance.config import Config
 from schema.db import Database
 from schema.tables import Block, RemoteActor
@@ -120,9 +120,9 @@ def _check_origins(config: Config, key_id: str, actor_uri: str, activity_id: str
         raise Refused(401, "the activity has no actor")
     if urls.is_local(config, actor_uri) or urls.is_local(config, key_id):
         raise Refused(401, "the activity claims to come from this instance")
-    if not remote_actors.same_origin(key_id, actor_uri):
+    if not actor_documents.same_origin(key_id, actor_uri):
         raise Refused(401, "the key belongs to another host than the activity's actor")
-    if not remote_actors.same_origin(activity_id, actor_uri):
+    if not actor_documents.same_origin(activity_id, actor_uri):
         raise Refused(401, "the activity's id is not on its actor's server")
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from federation import remote_actors, signatures, verification
+from federation import actor_documents, remote_actors, signatures, verification
 from federation.remote_actors import RemoteActorError, resolve_handle
 from federation.safe_http import make_client
 from instance.config import Config, load_config
@@ -111,7 +111,7 @@ async def association_by_handle_with_a_signed_get(a: LiveInstance, b: LiveInstan
     assert actor.shared_inbox == f"{b.url}/inbox"
     assert actor.public_key_id == f"{b.url}/associations/restos#main-key"
     assert actor.public_key_pem.startswith("-----BEGIN PUBLIC KEY-----")
-    assert list(remote_actors.ed25519_keys(actor)) == [f"{b.url}/associations/restos#ed25519-key"]
+    assert list(actor_documents.ed25519_keys(actor)) == [f"{b.url}/associations/restos#ed25519-key"]
 
     finger = sent[0]
     assert finger.url.path == "/.well-known/webfinger"

@@ -18,7 +18,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
-from federation import keys, proofs, remote_actors
+from federation import actor_documents, keys, proofs
 from instance import person_hours
 from instance.errors import Invalid
 from instance.person_hours import MonthRange
@@ -138,7 +138,7 @@ class Issuer:
 
 def store_issuer(db: Database, issuer: Issuer) -> None:
     """Cache the issuer's actor document as home does after fetching it."""
-    fields = remote_actors.actor_fields(issuer.uri, issuer.document())
+    fields = actor_documents.actor_fields(issuer.uri, issuer.document())
     with db.write() as session:
         session.add(RemoteActor(**fields, expires_at=utcnow() + timedelta(days=1)))
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from federation import documents, follows, network_joins, network_requests, remote_actors
+from federation import actor_documents, documents, follows, network_joins, network_requests
 from instance import actions as action_domain
 from instance import network_links
 from instance.errors import Invalid, NotFound
@@ -200,7 +200,7 @@ async def test_join_accept_makes_the_link_active_and_notes_every_month(
     assert follow["@context"][1]["networkMembership"] == "benefed:networkMembership"
     with m.db.read() as session:
         remote = session.exec(select(RemoteActor)).one()
-    assert remote_actors.stored_document(remote)["referenceCategories"]["items"]
+    assert actor_documents.stored_document(remote)["referenceCategories"]["items"]
     await settle(m, n)
     [member] = members_of(n)
     assert (member.status, member.name, member.anonymous, member.is_network) == (
@@ -309,7 +309,7 @@ async def test_membership_follow_of_an_association_that_is_not_a_network_is_reje
     # Sent anyway (a stale copy said it was a network): N answers Reject, nothing stored.
     with m.db.write() as session:
         remote = session.exec(select(RemoteActor).where(RemoteActor.uri.endswith("/plain"))).one()  # type: ignore[attr-defined]
-        remote.document = json.dumps({**remote_actors.stored_document(remote), "isNetwork": True})
+        remote.document = json.dumps({**actor_documents.stored_document(remote), "isNetwork": True})
         session.add(remote)
         alpha = session.exec(select(Association).where(Association.slug == "alpha")).one()
         owner = session.exec(select(User).where(User.username == "ownerm")).one()

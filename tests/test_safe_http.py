@@ -16,14 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from federation import actor_keys, keys, rfc9421, safe_http, signatures, webfinger
+from federation.actor_documents import ed25519_keys, revoked_keys
 from federation.remote_actors import (
     RemoteActorError,
     RemoteActorGone,
     actor_for_key_id,
-    ed25519_keys,
     fetch_actor,
     resolve_handle,
-    revoked_keys,
 )
 from federation.safe_http import BlockedAddress, ResponseTooLarge, make_client, read_limited
 from instance.config import Config
