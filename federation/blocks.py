@@ -1,11 +1,16 @@
 """Blocks: domains and actors the instance admin cut off.
 
 A blocked domain covers its subdomains. Their requests get 403, nothing is
-delivered to them, and blocking ends their follows (state "ended").
+delivered to them, and blocking ends their follows (state "ended"). A signed
+request is checked in one indexed query: ``values_for`` lists the Block values
+that would cover its sender (the hosts and their parent domains, the actor), and
+``hits`` finds those that are there.
 """
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from sqlalchemy import Connection, Select, bindparam
 from sqlmodel import Session, col, or_, select
 
 from federation import safe_http
@@ -67,6 +72,57 @@ def is_blocked(session: Session, *, host: str = "", actor_uri: str = "") -> bool
         if hit is not None:
             return True
     return any(_domain_matches(d, h) for d in blocked_domains(session) for h in hosts)
+
+
+def candidate_domains(host: str) -> set[str]:
+    """The Block.domain values that cover a host: itself (with its port) and its parent domains."""
+    host = host.lower()
+    if not host:
+        return set()
+    bare = _bare(host)
+    found = {host, bare}
+    if not bare.startswith("["):
+        labels = bare.split(".")
+        found.update(".".join(labels[index:]) for index in range(1, len(labels)))
+    return {domain for domain in found if domain}
+
+
+@lru_cache(maxsize=64)
+def _block_query(domains: int, actors: int) -> Select[tuple[str, str]]:
+    # One statement per number of values, with plain parameters: SQLAlchemy compiles
+    # it once (an "expanding" IN would render the SQL again on every request).
+    either = []
+    if domains:
+        either.append(col(Block.domain).in_([bindparam(f"d{n}") for n in range(domains)]))
+    if actors:
+        either.append(col(Block.actor_uri).in_([bindparam(f"a{n}") for n in range(actors)]))
+    return select(Block.domain, Block.actor_uri).where(or_(*either))
+
+
+def values_for(key_id: str, actor_uri: str) -> tuple[set[str], set[str]]:
+    """The Block.domain and Block.actor_uri values that would refuse this sender."""
+    hosts = {host_of(key_id), host_of(actor_uri)}
+    domains = set().union(*(candidate_domains(host) for host in hosts if host))
+    return domains, {uri for uri in (actor_uri, key_id.partition("#")[0]) if uri}
+
+
+def hits(
+    connection: Connection | Session, domains: set[str], actors: set[str]
+) -> tuple[set[str], set[str]]:
+    """The blocked domains and actors among these (one query)."""
+    if not domains and not actors:
+        return set(), set()
+    params = {f"d{n}": value for n, value in enumerate(sorted(domains))}
+    params.update({f"a{n}": value for n, value in enumerate(sorted(actors))})
+    rows = connection.execute(_block_query(len(domains), len(actors)), params).all()
+    return {d for d, _a in rows if d in domains}, {a for _d, a in rows if a in actors}
+
+
+def blocked(connection: Connection | Session, key_id: str, actor_uri: str) -> bool:
+    """True when the key's host, the actor's host or either actor is blocked (one query)."""
+    domains, actors = values_for(key_id, actor_uri)
+    hit_domains, hit_actors = hits(connection, domains, actors)
+    return bool(hit_domains or hit_actors)
 
 
 def check_domain(domain: str) -> str:

@@ -32,13 +32,11 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from sqlalchemy import Connection, Select, bindparam
-from sqlmodel import Session, col, or_, select
 
 from federation import actor_documents, blocks, keys, remote_actors, rfc9421, signatures, urls
 from instance.config import Config
 from schema.db import Database
-from schema.tables import Block, RemoteActor
+from schema.tables import RemoteActor
 
 log = logging.getLogger("benefed.signatures")
 
@@ -124,57 +122,6 @@ def _check_origins(config: Config, key_id: str, actor_uri: str, activity_id: str
         raise Refused(401, "the key belongs to another host than the activity's actor")
     if not actor_documents.same_origin(activity_id, actor_uri):
         raise Refused(401, "the activity's id is not on its actor's server")
-
-
-def candidate_domains(host: str) -> set[str]:
-    """The Block.domain values that cover a host: itself (with its port) and its parent domains."""
-    host = host.lower()
-    if not host:
-        return set()
-    bare = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
-    found = {host, bare}
-    if not bare.startswith("["):
-        labels = bare.split(".")
-        found.update(".".join(labels[index:]) for index in range(1, len(labels)))
-    return {domain for domain in found if domain}
-
-
-@lru_cache(maxsize=64)
-def _block_query(domains: int, actors: int) -> Select[tuple[str, str]]:
-    # One statement per number of values, with plain parameters: SQLAlchemy compiles
-    # it once (an "expanding" IN would render the SQL again on every request).
-    either = []
-    if domains:
-        either.append(col(Block.domain).in_([bindparam(f"d{n}") for n in range(domains)]))
-    if actors:
-        either.append(col(Block.actor_uri).in_([bindparam(f"a{n}") for n in range(actors)]))
-    return select(Block.domain, Block.actor_uri).where(or_(*either))
-
-
-def _claimed(key_id: str, actor_uri: str) -> tuple[set[str], set[str]]:
-    """The Block.domain and Block.actor_uri values that would refuse this sender."""
-    hosts = {blocks.host_of(key_id), blocks.host_of(actor_uri)}
-    domains = set().union(*(candidate_domains(host) for host in hosts if host))
-    return domains, {uri for uri in (actor_uri, key_id.partition("#")[0]) if uri}
-
-
-def _block_hits(
-    connection: Connection | Session, domains: set[str], actors: set[str]
-) -> tuple[set[str], set[str]]:
-    """The blocked domains and actors among these (one query)."""
-    if not domains and not actors:
-        return set(), set()
-    params = {f"d{n}": value for n, value in enumerate(sorted(domains))}
-    params.update({f"a{n}": value for n, value in enumerate(sorted(actors))})
-    rows = connection.execute(_block_query(len(domains), len(actors)), params).all()
-    return {d for d, _a in rows if d in domains}, {a for _d, a in rows if a in actors}
-
-
-def blocked(connection: Connection | Session, key_id: str, actor_uri: str) -> bool:
-    """True when the key's host, the actor's host or either actor is blocked (one query)."""
-    domains, actors = _claimed(key_id, actor_uri)
-    hit_domains, hit_actors = _block_hits(connection, domains, actors)
-    return bool(hit_domains or hit_actors)
 
 
 def _digest_matches(value: str, body: bytes) -> bool:
@@ -334,12 +281,12 @@ def screen_many(db: Database, items: list[Screening]) -> list[str | Refused]:
     a Refused when blocked (403) or out of time / digest (401); else VERIFIED,
     NO_KEY (fetch the actor) or KEY_FAILED (the cached key does not verify: fetch again).
     """
-    claims = [_claimed(item.key_id, item.actor_uri) for item in items]
+    claims = [blocks.values_for(item.key_id, item.actor_uri) for item in items]
     domains = set().union(*(domains for domains, _actors in claims))
     actors = set().union(*(actors for _domains, actors in claims))
     latest = max(item.now for item in items)  # a row expiring meanwhile counts as expired
     with db.engine.connect() as connection:  # Core, not the ORM: this runs on every request
-        hit_domains, hit_actors = _block_hits(connection, domains, actors)
+        hit_domains, hit_actors = blocks.hits(connection, domains, actors)
         cached = remote_actors.cached_keys(connection, {i.key_id for i in items}, now=latest)
     results: list[str | Refused] = []
     for item, (item_domains, item_actors) in zip(items, claims, strict=True):

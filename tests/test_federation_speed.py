@@ -108,22 +108,22 @@ def test_one_block_query_answers_like_is_blocked(world: Any, block: str) -> None
             key_id = f"http://{key_host}/users/x#main-key"
             actor = f"http://{actor_host}/users/x"
             expected = _blocked_before(session, key_id, actor)
-            assert verification.blocked(session, key_id, actor) is expected, (key_id, actor)
+            assert blocks.blocked(session, key_id, actor) is expected, (key_id, actor)
         mallory = "http://other.invalid/users/mallory"
-        assert verification.blocked(session, mallory + "#main-key", mallory)
-        assert not verification.blocked(session, "http://other.invalid/users/bob#k", mallory + "x")
+        assert blocks.blocked(session, mallory + "#main-key", mallory)
+        assert not blocks.blocked(session, "http://other.invalid/users/bob#k", mallory + "x")
 
 
 def test_candidate_domains_cover_the_parents_and_the_port() -> None:
-    assert verification.candidate_domains("a.b.example.org:8443") == {
+    assert blocks.candidate_domains("a.b.example.org:8443") == {
         "a.b.example.org:8443",
         "a.b.example.org",
         "b.example.org",
         "example.org",
         "org",
     }
-    assert verification.candidate_domains("[::1]:8000") == {"[::1]:8000", "[::1]"}
-    assert verification.candidate_domains("") == set()
+    assert blocks.candidate_domains("[::1]:8000") == {"[::1]:8000", "[::1]"}
+    assert blocks.candidate_domains("") == set()
 
 
 # -- the cached key ----------------------------------------------------------------
