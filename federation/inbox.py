@@ -1,7 +1,7 @@
 """The inbox: check the shape of a received activity, verify its sender, store it once.
 
 ``receive`` runs the whole pipeline for the web endpoint: parse (``BadActivity``,
-400), verify (``verification.Refused``, 401/403), then store. Storing is
+400), verify (``signed_requests.Refused``, 401/403), then store. Storing is
 idempotent on the activity id: a replay is answered like the first delivery and
 never processed twice. Processing happens later (federation/processing.py).
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
-from federation import actor_documents, verification, wakeup
+from federation import actor_documents, signed_requests, verification, wakeup
 from instance.config import Config
 from schema.db import Database
 from schema.tables import InboxItem
@@ -246,7 +246,7 @@ async def receive(
     db: Database,
     client: httpx.AsyncClient,
     config: Config,
-    request: verification.IncomingRequest,
+    request: signed_requests.IncomingRequest,
     *,
     recipient: Recipient,
     now: datetime,

@@ -20,6 +20,7 @@ from federation import (
     remote_actors,
     rfc9421,
     signatures,
+    signed_requests,
     summary_erasure,
     urls,
     verification,
@@ -37,29 +38,29 @@ def collection_uri(config: Config, username: str) -> str:
     return f"{urls.actor_uri(config, 'user', username)}/{COLLECTION_PATH}"
 
 
-def _key_id(request: verification.IncomingRequest) -> str:
+def _key_id(request: signed_requests.IncomingRequest) -> str:
     fields = request.fields
     if not request.is_rfc9421 and "signature" not in fields:
         if not fields.get("authorization", "").lower().startswith("signature "):
-            raise verification.Refused(401, "the request is not signed")
+            raise signed_requests.Refused(401, "the request is not signed")
     try:
         if request.is_rfc9421:
             return rfc9421.key_id_of(fields)
         return signatures.key_id_of(fields)
     except signatures.SignatureError as error:
-        raise verification.Refused(401, f"malformed signature: {error}") from None
+        raise signed_requests.Refused(401, f"malformed signature: {error}") from None
 
 
-def _check_target(config: Config, request: verification.IncomingRequest, key_id: str) -> None:
+def _check_target(config: Config, request: signed_requests.IncomingRequest, key_id: str) -> None:
     sent = request.fields.get("host", "")
     try:
         theirs = signatures.authority(f"{request.scheme}://{sent}") if sent else ""
     except ValueError:
         theirs = ""
     if theirs != signatures.authority(config.base_url):
-        raise verification.Refused(401, "the request was not addressed to this host")
+        raise signed_requests.Refused(401, "the request was not addressed to this host")
     if not key_id.startswith(("https://", "http://")) or urls.is_local(config, key_id):
-        raise verification.Refused(401, "the key is not another server's")
+        raise signed_requests.Refused(401, "the key is not another server's")
 
 
 def _blocked(db: Database, key_id: str) -> bool:
@@ -73,17 +74,17 @@ async def verify_reader(
     db: Database,
     client: httpx.AsyncClient,
     config: Config,
-    request: verification.IncomingRequest,
+    request: signed_requests.IncomingRequest,
     *,
     now: datetime,
 ) -> RemoteActor:
-    """The remote actor who signed this GET; ``verification.Refused`` (401/403) otherwise."""
+    """The remote actor who signed this GET; ``signed_requests.Refused`` (401/403) otherwise."""
     key_id = _key_id(request)
     _check_target(config, request, key_id)
     if await asyncio.to_thread(_blocked, db, key_id):
-        raise verification.Refused(403, "this server or account is blocked here")
+        raise signed_requests.Refused(403, "this server or account is blocked here")
     skew = config.federation.signature_skew_seconds
-    verification.precheck(request, now=now, skew=skew)
+    signed_requests.precheck(request, now=now, skew=skew)
     reason = ""
     for refresh in (False, True):  # fetched again once: the key may have been rotated
         try:
@@ -94,7 +95,7 @@ async def verify_reader(
             return actor
         except (remote_actors.RemoteActorError, httpx.HTTPError, signatures.SignatureError) as e:
             reason = str(e)
-    raise verification.Refused(401, f"signature not verified: {reason}"[:300])
+    raise signed_requests.Refused(401, f"signature not verified: {reason}"[:300])
 
 
 def find_person(session: Session, config: Config, username: str) -> User | None:

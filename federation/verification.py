@@ -15,18 +15,18 @@ for any number of requests, the key taken from the RemoteActor row (read every
 time, so a rotated key is never answered from memory; only the parsing of its
 PEM is cached). Fetching happens only when that row is missing, expired or its
 key fails.
+
+The request as verification reads it, ``Refused`` and the checks that need no
+key (time window, digest) are in federation/signed_requests.py; the block
+lookups in federation/blocks.py.
 """
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +34,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from federation import actor_documents, blocks, keys, remote_actors, rfc9421, signatures, urls
+from federation.signed_requests import IncomingRequest, Refused, precheck
 from instance.config import Config
 from schema.db import Database
 from schema.tables import RemoteActor
@@ -41,45 +42,11 @@ from schema.tables import RemoteActor
 log = logging.getLogger("benefed.signatures")
 
 
-class Refused(Exception):
-    """The request is refused: ``status`` 401 (not verified) or 403 (blocked), and why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 class Unknown(Refused):
     """A Delete from an actor we never knew and cannot fetch: answered 202, nothing stored."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(202, reason)
-
-
-@dataclass(frozen=True)
-class IncomingRequest:
-    """What verification needs of an HTTP request, framework-free."""
-
-    method: str
-    path_with_query: str
-    headers: Mapping[str, str]
-    body: bytes
-    scheme: str = "https"
-    fields: dict[str, str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fields", signatures.lower_headers(self.headers))
-
-    @property
-    def target_uri(self) -> str:
-        """The URI the sender aimed at, as RFC 9421's @target-uri sees it."""
-        return f"{self.scheme}://{self.fields.get('host', '')}{self.path_with_query}"
-
-    @property
-    def is_rfc9421(self) -> bool:
-        """True when signed with RFC 9421 (a Signature-Input header)."""
-        return "signature-input" in self.fields
 
 
 def actor_of(activity: dict[str, Any]) -> str:
@@ -122,63 +89,6 @@ def _check_origins(config: Config, key_id: str, actor_uri: str, activity_id: str
         raise Refused(401, "the key belongs to another host than the activity's actor")
     if not actor_documents.same_origin(activity_id, actor_uri):
         raise Refused(401, "the activity's id is not on its actor's server")
-
-
-def _digest_matches(value: str, body: bytes) -> bool:
-    expected = hashlib.sha256(body).digest()
-    for part in value.split(","):
-        name, _, encoded = part.strip().partition("=")
-        if name.lower() == "sha-256":
-            try:
-                given = base64.b64decode(encoded.strip().strip(":"), validate=True)
-            except ValueError:
-                return False
-            return hmac.compare_digest(given, expected)
-    return False
-
-
-def _signature_value(fields: Mapping[str, str]) -> str:
-    value = fields.get("signature")
-    if value is None:
-        scheme, _, value = fields.get("authorization", "").partition(" ")
-    return value
-
-
-def _http_date(value: str | None) -> datetime:
-    if not value:
-        raise ValueError("date is signed but the Date header is missing")
-    moment = parsedate_to_datetime(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _created_moments(request: IncomingRequest) -> list[datetime]:
-    fields = request.fields
-    if request.is_rfc9421:
-        return [datetime.fromtimestamp(rfc9421.parse_message_signature(fields).created, UTC)]
-    parsed = signatures.parse_signature_header(_signature_value(fields))
-    moments = []
-    if "(created)" in parsed.headers and parsed.created is not None:
-        moments.append(datetime.fromtimestamp(parsed.created, UTC))
-    if "date" in parsed.headers:
-        moments.append(_http_date(fields.get("date")))
-    return moments
-
-
-def precheck(request: IncomingRequest, *, now: datetime, skew: int) -> None:
-    """Time window and body digest, before any key is fetched (Refused 401)."""
-    try:
-        moments = _created_moments(request)
-        if not moments:
-            raise Refused(401, "neither Date nor created is signed")
-        for moment in moments:
-            signatures.check_time_window(moment, None, now, skew)
-    except (signatures.SignatureError, OverflowError, OSError, ValueError, TypeError) as error:
-        raise Refused(401, f"signature time: {error}") from None
-    if request.method.upper() in {"GET", "HEAD"}:
-        return
-    name = "content-digest" if request.is_rfc9421 else "digest"
-    if not _digest_matches(request.fields.get(name, ""), request.body):
-        raise Refused(401, f"the {name} header does not match the body")
 
 
 @lru_cache(maxsize=1024)

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from federation import actor_documents, remote_actors, signatures, verification
+from federation import actor_documents, remote_actors, signatures, signed_requests, verification
 from federation.remote_actors import RemoteActorError, resolve_handle
 from federation.safe_http import make_client
 from instance.config import Config, load_config
@@ -122,7 +122,7 @@ async def association_by_handle_with_a_signed_get(a: LiveInstance, b: LiveInstan
 
     # B checks A's signature on that GET with its own verification code: B fetches A's
     # instance actor (unsigned fetch allowed) and verifies; a changed path fails.
-    incoming = verification.IncomingRequest(
+    incoming = signed_requests.IncomingRequest(
         method="GET",
         path_with_query="/associations/restos",
         headers=dict(fetch.headers),
@@ -135,7 +135,7 @@ async def association_by_handle_with_a_signed_get(a: LiveInstance, b: LiveInstan
         assert signer.uri == f"{a.url}/actor" and signer.type == "Application"
         skew = config_b.federation.signature_skew_seconds
         verification.check_signature(incoming, signer, now=utcnow(), skew=skew)
-        tampered = verification.IncomingRequest(
+        tampered = signed_requests.IncomingRequest(
             method="GET",
             path_with_query="/associations/secret",
             headers=dict(fetch.headers),

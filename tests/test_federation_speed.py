@@ -27,6 +27,7 @@ from federation import (
     outbox,
     peers,
     safe_http,
+    signed_requests,
     verification,
 )
 from schema.tables import Delivery, InboxItem, PeerHost, RemoteActor
@@ -192,14 +193,14 @@ async def test_requests_screened_together_get_their_own_answers(world: Any) -> N
         body = json.dumps(activity(actor, "Like", "x", number=number)).encode()
         headers = signed_headers(actor, "http://a.test/inbox", body)
         sent = body + b" " if tamper else body
-        request = verification.IncomingRequest("POST", "/inbox", headers, sent, scheme="http")
+        request = signed_requests.IncomingRequest("POST", "/inbox", headers, sent, scheme="http")
         return verification.Screening(request, actor.key_id, actor.uri, utcnow(), 3600)
 
     items = [item(bob, 1), item(carol, 2), item(mallory, 3), item(bob, 4, tamper=True)]
     answers = verification.screen_many(ours.db, items)
     assert answers[:2] == [verification.VERIFIED, verification.NO_KEY]
-    assert isinstance(answers[2], verification.Refused) and answers[2].status == 403
-    assert isinstance(answers[3], verification.Refused) and answers[3].status == 401
+    assert isinstance(answers[2], signed_requests.Refused) and answers[2].status == 403
+    assert isinstance(answers[3], signed_requests.Refused) and answers[3].status == 401
 
 
 async def test_tampered_requests_among_good_ones_are_refused(world: Any) -> None:

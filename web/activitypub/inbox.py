@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from federation import documents, inbox, verification
+from federation import documents, inbox, signed_requests
 from instance.errors import NotFound
 from schema.tables._base import utcnow
 from web.activitypub._client import federation_client
@@ -83,13 +83,13 @@ def _target(request: Request) -> tuple[str, str | None]:
     return "shared", None
 
 
-def incoming(request: Request, body: bytes) -> verification.IncomingRequest:
+def incoming(request: Request, body: bytes) -> signed_requests.IncomingRequest:
     """The framework-free view of the request that verification reads."""
     path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     target = path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
     scheme = urlsplit(services(request).config.base_url).scheme
-    return verification.IncomingRequest(
+    return signed_requests.IncomingRequest(
         method=request.method,
         path_with_query=target,
         headers=request.headers,
@@ -123,7 +123,7 @@ async def receive(request: Request) -> Response:
         )
     except inbox.BadActivity as error:
         return _error(400, str(error))
-    except verification.Refused as refused:
+    except signed_requests.Refused as refused:
         log.info("inbox refused (%s): %s", refused.status, refused.reason)
         return _error(refused.status, refused.reason)
     return Response(status_code=202)

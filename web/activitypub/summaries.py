@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from federation import summary_collection, verification
+from federation import signed_requests, summary_collection
 from schema.tables import RemoteActor
 from schema.tables._base import utcnow
 from web.activitypub._client import federation_client
@@ -59,7 +59,7 @@ async def collection(request: Request) -> Response:
             incoming(request, b""),
             now=utcnow(),
         )
-    except verification.Refused as refused:
+    except signed_requests.Refused as refused:
         log.info("summaries collection refused (%s): %s", refused.status, refused.reason)
         return _error(refused.status, refused.reason)
     return await run_in_threadpool(_answer, request, username, reader)
