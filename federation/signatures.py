@@ -214,7 +214,8 @@ def parse_signature_header(value: str) -> ParsedSignature:
     )
 
 
-def _signature_value(fields: Mapping[str, str]) -> str:
+def signature_value(fields: Mapping[str, str]) -> str:
+    """The Signature header's value (or an ``Authorization: Signature`` one's)."""
     if "signature" in fields:
         return fields["signature"]
     scheme, _, rest = fields.get("authorization", "").partition(" ")
@@ -225,7 +226,7 @@ def _signature_value(fields: Mapping[str, str]) -> str:
 
 def key_id_of(headers: Mapping[str, str]) -> str:
     """The keyId of a request's signature, read before verifying so the key can be found."""
-    return parse_signature_header(_signature_value(lower_headers(headers))).key_id
+    return parse_signature_header(signature_value(lower_headers(headers))).key_id
 
 
 def _check_algorithm(parsed: ParsedSignature) -> None:
@@ -332,7 +333,7 @@ def verify_request(
 ) -> None:
     """Check a request's cavage signature against the signer's key; SignatureError says why not."""
     fields = lower_headers(headers)
-    parsed = parse_signature_header(_signature_value(fields))
+    parsed = parse_signature_header(signature_value(fields))
     _check_algorithm(parsed)
     _check_coverage(parsed, method)
     _check_times(parsed, fields, now, max_skew_seconds)

@@ -66,13 +66,6 @@ def _digest_matches(value: str, body: bytes) -> bool:
     return False
 
 
-def _signature_value(fields: Mapping[str, str]) -> str:
-    value = fields.get("signature")
-    if value is None:
-        scheme, _, value = fields.get("authorization", "").partition(" ")
-    return value
-
-
 def _http_date(value: str | None) -> datetime:
     if not value:
         raise ValueError("date is signed but the Date header is missing")
@@ -84,13 +77,27 @@ def _created_moments(request: IncomingRequest) -> list[datetime]:
     fields = request.fields
     if request.is_rfc9421:
         return [datetime.fromtimestamp(rfc9421.parse_message_signature(fields).created, UTC)]
-    parsed = signatures.parse_signature_header(_signature_value(fields))
+    parsed = signatures.parse_signature_header(signatures.signature_value(fields))
     moments = []
     if "(created)" in parsed.headers and parsed.created is not None:
         moments.append(datetime.fromtimestamp(parsed.created, UTC))
     if "date" in parsed.headers:
         moments.append(_http_date(fields.get("date")))
     return moments
+
+
+def key_id(request: IncomingRequest) -> str:
+    """The key a request says it is signed with (Refused 401 when unsigned or malformed)."""
+    fields = request.fields
+    if not request.is_rfc9421 and "signature" not in fields:
+        if not fields.get("authorization", "").lower().startswith("signature "):
+            raise Refused(401, "the request is not signed")
+    try:
+        if request.is_rfc9421:
+            return rfc9421.key_id_of(fields)
+        return signatures.key_id_of(fields)
+    except signatures.SignatureError as error:
+        raise Refused(401, f"malformed signature: {error}") from None
 
 
 def precheck(request: IncomingRequest, *, now: datetime, skew: int) -> None:

@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 from federation import (
     blocks,
     remote_actors,
-    rfc9421,
     signatures,
     signed_requests,
     summary_erasure,
@@ -36,19 +35,6 @@ COLLECTION_PATH = "summaries"
 def collection_uri(config: Config, username: str) -> str:
     """Where a person's summaries collection lives."""
     return f"{urls.actor_uri(config, 'user', username)}/{COLLECTION_PATH}"
-
-
-def _key_id(request: signed_requests.IncomingRequest) -> str:
-    fields = request.fields
-    if not request.is_rfc9421 and "signature" not in fields:
-        if not fields.get("authorization", "").lower().startswith("signature "):
-            raise signed_requests.Refused(401, "the request is not signed")
-    try:
-        if request.is_rfc9421:
-            return rfc9421.key_id_of(fields)
-        return signatures.key_id_of(fields)
-    except signatures.SignatureError as error:
-        raise signed_requests.Refused(401, f"malformed signature: {error}") from None
 
 
 def _check_target(config: Config, request: signed_requests.IncomingRequest, key_id: str) -> None:
@@ -79,7 +65,7 @@ async def verify_reader(
     now: datetime,
 ) -> RemoteActor:
     """The remote actor who signed this GET; ``signed_requests.Refused`` (401/403) otherwise."""
-    key_id = _key_id(request)
+    key_id = signed_requests.key_id(request)
     _check_target(config, request, key_id)
     if await asyncio.to_thread(_blocked, db, key_id):
         raise signed_requests.Refused(403, "this server or account is blocked here")

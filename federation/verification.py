@@ -22,7 +22,6 @@ lookups in federation/blocks.py.
 """
 
 import asyncio
-import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,11 +34,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from federation import actor_documents, blocks, keys, remote_actors, rfc9421, signatures, urls
 from federation.signed_requests import IncomingRequest, Refused, precheck
+from federation.signed_requests import key_id as key_id_of
 from instance.config import Config
 from schema.db import Database
 from schema.tables import RemoteActor
-
-log = logging.getLogger("benefed.signatures")
 
 
 class Unknown(Refused):
@@ -55,18 +53,6 @@ def actor_of(activity: dict[str, Any]) -> str:
     if isinstance(actor, dict):
         actor = actor.get("id")
     return actor if isinstance(actor, str) else ""
-
-
-def _key_id(request: IncomingRequest) -> str:
-    if not request.is_rfc9421 and "signature" not in request.fields:
-        if not request.fields.get("authorization", "").lower().startswith("signature "):
-            raise Refused(401, "the request is not signed")
-    try:
-        if request.is_rfc9421:
-            return rfc9421.key_id_of(request.fields)
-        return signatures.key_id_of(request.fields)
-    except signatures.SignatureError as error:
-        raise Refused(401, f"malformed signature: {error}") from None
 
 
 def _check_host(request: IncomingRequest, config: Config) -> None:
@@ -162,7 +148,7 @@ def claimed_sender(
     config: Config, request: IncomingRequest, activity: dict[str, Any]
 ) -> tuple[str, str]:
     """The key id and the actor the request claims, checked without I/O (Refused 401)."""
-    key_id = _key_id(request)
+    key_id = key_id_of(request)
     actor_uri = actor_of(activity)
     _check_host(request, config)
     activity_id = activity.get("id")
