@@ -3,7 +3,8 @@
 # Usage: scripts/postgres.sh start DIR [PORT] | scripts/postgres.sh stop DIR
 # The first free port from PORT on is taken (a server left over by an earlier run
 # may hold PORT); the Unix socket lives in DIR so nothing is shared through /tmp.
-# If the server does not start, its log goes to stderr.
+# If the server does not start, it is tried once more with less shared memory
+# (small containers), then its log goes to stderr.
 set -euo pipefail
 action=$1; dir=$2; port=${3:-55432}
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -21,13 +22,17 @@ case "$action" in
       as_postgres "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
     started=
-    for try in 0 1 2 3 4 5 6 7 8 9; do
-      candidate=$((port + try))
-      port_free "$candidate" || continue
-      if as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/log" -w -t 60 \
-          -o "-h 127.0.0.1 -p $candidate -k $dir -F -c max_connections=600" start >/dev/null; then
-        started=$candidate; break
-      fi
+    settings="-F -c max_connections=600"
+    for lean in "" "-c shared_buffers=16MB -c dynamic_shared_memory_type=mmap"; do
+      for try in 0 1 2 3 4 5 6 7 8 9; do
+        candidate=$((port + try))
+        port_free "$candidate" || continue
+        if as_postgres "$bin/pg_ctl" -D "$dir" -l "$dir/log" -w -t 60 \
+            -o "-h 127.0.0.1 -p $candidate -k $dir $settings $lean" start >/dev/null; then
+          started=$candidate; break 2
+        fi
+        break  # the port was free: the settings are at fault, not the port
+      done
     done
     if [ -z "$started" ]; then
       echo "PostgreSQL did not start (ports $port-$((port + 9))); its log:" >&2
