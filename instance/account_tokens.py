@@ -13,6 +13,7 @@ from instance import accounts
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from instance.secrets import new_token, token_hash
+from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import ApiToken, EmailToken, User
 from schema.tables._base import utcnow
 
@@ -164,19 +165,29 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
     return session.exec(query).first()
 
 
-_HOLDER = (
-    select(ApiToken, User)
-    .join(User, col(User.id) == col(ApiToken.user_id))
-    .where(ApiToken.token_hash == bindparam("token_hash"))
+_TOKENS = ApiToken.__table__  # type: ignore[attr-defined]
+_USERS = User.__table__  # type: ignore[attr-defined]
+# Every API request runs it: on the driver's cursor (schema/driver_statements.py).
+_HOLDER = DriverStatement(
+    select(*labelled(_TOKENS, "t_"), *labelled(_USERS, "u_"))
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"))
 )
 
 
 def token_holder(session: Session, token: str) -> tuple[ApiToken, User] | None:
-    """The API token row of a secret and the account holding it, in one query."""
+    """The API token row of a secret and the account holding it, in one query.
+
+    Both are plain objects that no session tracks (read them again to change them).
+    """
     if not token or len(token) > TOKEN_MAX:
         return None
-    found = session.exec(_HOLDER, params={"token_hash": token_hash(token)}).first()
-    return (found[0], found[1]) if found is not None else None
+    found = _HOLDER.first_named(session.connection(), {"token_hash": token_hash(token)})
+    if found is None:
+        return None
+    row, user = plain_object(ApiToken, found, "t_"), plain_object(User, found, "u_")
+    assert row is not None and user is not None
+    return row, user
 
 
 def use_is_stale(row: ApiToken, now: datetime) -> bool:

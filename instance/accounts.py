@@ -3,6 +3,7 @@
 import re
 import unicodedata
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, func, select
 
 from instance import passwords
@@ -11,6 +12,7 @@ from instance.i18n import LANGUAGES, _
 from instance.names import check_name, claim_name
 from instance.ratelimit import RateLimiter
 from instance.secrets import token_hash
+from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import ApiToken, Handle, Invitation, User
 from schema.tables._base import utcnow
 
@@ -294,6 +296,21 @@ def check_current_password(
         if limiter is not None:
             limiter.hit(key)
         raise Invalid({field: _("This is not your current password.")})
+
+
+_USERS = User.__table__  # type: ignore[attr-defined]
+# Every signed-in page reads it: on the driver's cursor (schema/driver_statements.py).
+_BY_ID = DriverStatement(select(*labelled(_USERS, "")).where(_USERS.c.id == bindparam("user_id")))
+
+
+def signed_in_user(session: Session, user_id: int) -> User | None:
+    """An account by id, as a plain object that no session tracks (None: no such account).
+
+    The person of a session cookie, read on every page; read the row again through a
+    session to change it (as ``_fresh`` does).
+    """
+    found = _BY_ID.first_named(session.connection(), {"user_id": user_id})
+    return plain_object(User, found, "") if found is not None else None
 
 
 def _fresh(session: Session, user: User) -> User:

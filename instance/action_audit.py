@@ -2,16 +2,22 @@
 
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
 from instance.action_rules import Caller, caller_in, is_id
 from instance.errors import Forbidden, NotFound
 from instance.i18n import _
+from schema.driver_statements import DriverStatement
 from schema.tables import Action, ActionEvent, Association, Membership, User
 from schema.tables._base import utcnow
 
-_LOG = insert(ActionEvent.__table__)  # type: ignore[attr-defined]
+_EVENT_COLUMNS = ("action_id", "association_id", "kind", "changes", "user_id", "at")
+_LOG = DriverStatement(
+    insert(ActionEvent.__table__).values(  # type: ignore[attr-defined]
+        {name: bindparam(name) for name in _EVENT_COLUMNS}
+    )
+)
 
 
 def log_event(
@@ -27,7 +33,7 @@ def log_event(
         "user_id": caller.user_id,
         "at": utcnow(),
     }
-    session.connection().execute(_LOG, row)
+    _LOG.run(session.connection(), row)
 
 
 def history(

@@ -18,7 +18,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select
-from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from instance import rollups
@@ -35,6 +34,7 @@ from instance.action_rules import (
 from instance.associations import can_see
 from instance.errors import Forbidden, Invalid, NotFound
 from instance.i18n import _
+from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import (
     Action,
     Association,
@@ -49,8 +49,13 @@ from schema.tables import (
 )
 from schema.tables._base import utcnow
 
-_INSERT_ACTION = insert(Action.__table__)  # type: ignore[attr-defined]
-_ACTION_COLUMNS = [c.name for c in Action.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+_ACTION_TABLE = Action.__table__  # type: ignore[attr-defined]
+_ACTION_COLUMNS = [c.name for c in _ACTION_TABLE.columns if c.name != "id"]
+_INSERT_ACTION = DriverStatement(
+    insert(_ACTION_TABLE)
+    .values({name: bindparam(name) for name in _ACTION_COLUMNS})
+    .returning(_ACTION_TABLE.c.id)
+)
 DEFAULTS: dict[str, Any] = {
     "end_date": None,
     "travel_minutes": None,
@@ -139,7 +144,7 @@ def _state_statement() -> Any:
     )
 
 
-_STATE = _state_statement()
+_STATE = DriverStatement(_state_statement())
 
 
 def _place_statement() -> Any:
@@ -150,12 +155,11 @@ def _place_statement() -> Any:
         member,
         (member.c.association_id == association.c.id) & (member.c.user_id == bindparam("user_id")),
     )
-    columns = [c.label(f"a_{c.name}") for c in association.c]
-    columns += [c.label(f"m_{c.name}") for c in member.c]
+    columns = labelled(association, "a_") + labelled(member, "m_")
     return select(*columns).select_from(joined).where(association.c.slug == bindparam("slug"))
 
 
-_PLACE = _place_statement()
+_PLACE = DriverStatement(_place_statement())
 
 
 def recording_place(
@@ -167,20 +171,12 @@ def recording_place(
     no session tracks, read by the checks only (``record_prepared`` reads the rows
     again when they changed).
     """
-    found = session.connection().execute(_PLACE, {"slug": slug, "user_id": user.id}).first()
+    found = _PLACE.first_named(session.connection(), {"slug": slug, "user_id": user.id})
     if found is None:
         return None
-    values = found._mapping
-    configure_mappers()
-    association = Association.model_construct(
-        **{name[2:]: value for name, value in values.items() if name.startswith("a_")}
-    )
-    if values["m_id"] is None:
-        return association, None
-    membership = Membership.model_construct(
-        **{name[2:]: value for name, value in values.items() if name.startswith("m_")}
-    )
-    return association, membership
+    association = plain_object(Association, found, "a_")
+    assert association is not None
+    return association, plain_object(Membership, found, "m_")
 
 
 @dataclass(frozen=True)
@@ -269,10 +265,9 @@ def prepare_action(
         "level_id": values["level_id"],
         "day": values["date"],
     }
-    found_state = session.connection().execute(_STATE, params).one_or_none()
-    if found_state is None:  # deleted since the association was read
+    state = _STATE.first(session.connection(), params)
+    if state is None:  # deleted since the association was read
         raise NotFound(_("No such association."))
-    state = tuple(found_state)
     rules = len(ASSOCIATION_RULES) + len(CALLER_RIGHTS)
     (v_association, v_status, c_association, c_archived, c_name, *rest) = state[rules:]
     p_association, p_archived, p_starts, p_ends, l_association, l_archived, rate = rest[:7]
@@ -325,11 +320,11 @@ def _write(session: Session, prepared: Prepared) -> Action:
     now = utcnow()
     row = {**prepared.row, "created_at": now, "updated_at": now}
     connection = session.connection()
-    found = connection.execute(_INSERT_ACTION, {c: row[c] for c in _ACTION_COLUMNS})
+    inserted = _INSERT_ACTION.first(connection, {c: row[c] for c in _ACTION_COLUMNS})
+    assert inserted is not None
     # A plain object (no unit of work, no validation): the row was just checked and written.
-    # Its attributes need the mappers configured (a flag check once they are).
-    configure_mappers()
-    action = Action.model_construct(id=found.inserted_primary_key[0], **row)
+    action = plain_object(Action, {"id": inserted[0], **row}, "")
+    assert action is not None
     log_event(session, action, "create", snapshot(action), prepared.caller)
     linked, networked = prepared.state[-2:]
     rollups.record_change(session, None, rollups.state_of(action), listeners=(linked, networked))
@@ -343,7 +338,7 @@ def record_prepared(session: Session, prepared: Prepared) -> Action:
     again to change it).
     """
     rollups.guard(session, prepared.association_id)
-    state = tuple(session.connection().execute(_STATE, prepared.params).one_or_none() or ())
+    state = _STATE.first(session.connection(), prepared.params)
     if prepared.current and state == prepared.state:
         return _write(session, prepared)
     association = session.get(Association, prepared.association_id)

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, delete, func, select
 from instance import report_changes, summary_changes
 from instance.periods import month_key
 from instance.valuation import rates_of, value_cents
+from schema.driver_statements import DriverStatement
 from schema.tables import Action, Association, Follow, Membership, NetworkLink, Rollup
 
 COUNTERS = (
@@ -163,7 +164,11 @@ def _upsert(dialect: Any) -> Any:
 
 
 # One statement per dialect, built once and run with one parameter set per row.
-_UPSERTS = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+# Run on the driver's cursor: every recording runs it (see schema/driver_statements.py).
+_UPSERTS = {
+    "sqlite": DriverStatement(_upsert(sqlite)),
+    "postgresql": DriverStatement(_upsert(postgresql)),
+}
 
 
 def apply_delta(
@@ -183,7 +188,7 @@ def apply_delta(
         for (month, dimension, key_id), counters in sorted(delta.items())
     ]
     connection = session.connection()
-    connection.execute(_UPSERTS[connection.dialect.name], rows)
+    _UPSERTS[connection.dialect.name].run_many(connection, rows)
 
 
 LOCK_SPACE = 7301  # namespace of the advisory locks below (PostgreSQL)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from instance import account_tokens
+from instance import account_tokens, accounts
 from schema.tables import User
 from schema.tables._base import utcnow
 from web.services import services
@@ -77,7 +77,7 @@ def _session_user(request: Request, session: Session | None = None) -> User | No
     if not isinstance(user_id, int):
         return None
     with _reading(request, session) as reading:
-        user = reading.get(User, user_id)
+        user = accounts.signed_in_user(reading, user_id)
     if user is None or user.is_suspended:
         return None
     if not hmac.compare_digest(request.session.get(SESSION_STAMP, ""), stamp(user)):
