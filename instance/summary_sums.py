@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, literal_column
 from sqlmodel import Session, col, func, select
 
 from instance.periods import Period, month_end, month_key
-from instance.rollups import COUNTERS, YEAR_VOLUNTEER
+from instance.rollups import COUNTERS, YEAR_DIMENSIONS
 from schema.tables import Membership, Rollup, User
 
 Counters = dict[str, int]
@@ -173,30 +173,42 @@ def rollup_keys(
     names: tuple[str, ...] = COUNTERS,
 ) -> dict[int, Counters]:
     """Counters by key of one dimension over the whole months (names: which counters)."""
-    if parts.first_month is None:
-        return {}
-    params = _params(association_id, parts, dimension)
-    statements = _BY_DAY_KEY if dimension.startswith("day_") else _BY_KEY
-    return _counters(names, _rows(session, statements[names], params))
+    found: dict[int, Counters] = {}
+    for name, piece in year_pieces(parts, dimension):
+        params = _params(association_id, piece, name)
+        statements = _BY_DAY_KEY if name.startswith("day_") else _BY_KEY
+        _add_rows(found, _counters(names, _rows(session, statements[names], params)))
+    return found
+
+
+def _add_rows(found: dict[Any, Counters], rows: Mapping[Any, Counters]) -> None:
+    for key, counters in rows.items():
+        if key in found:
+            add(found[key], counters)
+        else:
+            found[key] = counters
 
 
 def rollup_dimension_keys(
     session: Session, association_id: int, parts: Parts, dimensions: tuple[str, ...]
 ) -> dict[str, dict[int, Counters]]:
-    """Counters by key of several dimensions over the range, in one statement."""
+    """Counters by key of several dimensions over the range, one statement a piece.
+
+    Dimensions with year rows are read like ``year_pieces`` reads one.
+    """
     found: dict[str, dict[int, Counters]] = {dimension: {} for dimension in dimensions}
-    if parts.first_month is None:
-        return found
-    params = {
-        "association_id": association_id,
-        "dimensions": list(dimensions),
-        "first_month": parts.first_month,
-        "last_month": parts.last_month,
-    }
-    for dimension, key_id, *sums in _rows(session, _BY_DIMENSION_KEY, params):
-        found[dimension][key_id] = dict(
-            zip(COUNTERS, (int(value or 0) for value in sums), strict=True)
-        )
+    yearly = all(dimension in YEAR_DIMENSIONS for dimension in dimensions)
+    for by_year, piece in whole_years(parts) if yearly else [(False, parts)]:
+        names = {YEAR_DIMENSIONS[d] if by_year else d: d for d in dimensions}
+        params = {
+            "association_id": association_id,
+            "dimensions": list(names),
+            "first_month": piece.first_month,
+            "last_month": piece.last_month,
+        }
+        for name, key_id, *sums in _rows(session, _BY_DIMENSION_KEY, params):
+            counters = dict(zip(COUNTERS, (int(value or 0) for value in sums), strict=True))
+            _add_rows(found[names[name]], {key_id: counters})
     return found
 
 
@@ -216,22 +228,39 @@ _NAMED_HOURS = (
 NameParts = tuple[str | None, str | None, str | None]  # access-link label, display name, username
 
 
-def volunteer_pieces(parts: Parts) -> list[tuple[str, Parts]]:
-    """The whole months of a period as (dimension, range): its whole years from the year
-    rows (YEAR_VOLUNTEER), the months before and after them from the monthly rows."""
+def whole_years(parts: Parts) -> list[tuple[bool, Parts]]:
+    """The whole months of a period as (by year, range): its whole years (`month` ranges
+    of year rows: "2024" to "2025"), then the months before and after them."""
     first, last = parts.first_month, parts.last_month
     if first is None or last is None:
         return []
     first_year = int(first[:4]) + (first[5:] != "01")
     last_year = int(last[:4]) - (last[5:] != "12")
     if first_year > last_year:
-        return [("volunteer", parts)]
-    pieces = [(YEAR_VOLUNTEER, Parts(str(first_year), str(last_year), ()))]
+        return [(False, parts)]
+    pieces = [(True, Parts(str(first_year), str(last_year), ()))]
     if first < f"{first_year}-01":
-        pieces.append(("volunteer", Parts(first, f"{first_year - 1}-12", ())))
+        pieces.append((False, Parts(first, f"{first_year - 1}-12", ())))
     if last > f"{last_year}-12":
-        pieces.append(("volunteer", Parts(f"{last_year + 1}-01", last, ())))
+        pieces.append((False, Parts(f"{last_year + 1}-01", last, ())))
     return pieces
+
+
+def year_pieces(parts: Parts, dimension: str) -> list[tuple[str, Parts]]:
+    """The whole months of a period as (dimension, range) to read: for a dimension with
+    year rows (YEAR_DIMENSIONS), its whole years from them and the other months from the
+    monthly rows; any other dimension (the total, day rows) as it is."""
+    if parts.first_month is None:
+        return []
+    year = YEAR_DIMENSIONS.get(dimension)
+    if year is None:
+        return [(dimension, parts)]
+    return [(year if by_year else dimension, piece) for by_year, piece in whole_years(parts)]
+
+
+def volunteer_pieces(parts: Parts) -> list[tuple[str, Parts]]:
+    """The volunteers' pieces of a period (see ``year_pieces``)."""
+    return year_pieces(parts, "volunteer")
 
 
 def rollup_volunteer_hours(
@@ -289,12 +318,8 @@ def rollup_volunteer_keys(
     session: Session, association_id: int, parts: Parts, dimension: str = "volunteer"
 ) -> set[int]:
     """The volunteers with counted actions over the whole months (or days: day_volunteer)."""
-    pieces = volunteer_pieces(parts) if dimension == "volunteer" else [(dimension, parts)]
-    found: set[int] = set()
-    for name, piece in pieces:
-        rows = rollup_keys(session, association_id, piece, name, ("actions_counted",))
-        found.update(key for key, row in rows.items() if row["actions_counted"] > 0)
-    return found
+    rows = rollup_keys(session, association_id, parts, dimension, ("actions_counted",))
+    return {key for key, row in rows.items() if row["actions_counted"] > 0}
 
 
 def rollup_volunteers_by_month(

@@ -260,7 +260,9 @@ def remove_entry(session: Session, *, entry: Entry) -> str:
         session.exec(
             delete(Rollup).where(  # type: ignore[arg-type]
                 Rollup.association_id == entry.association_id,
-                col(Rollup.dimension).in_((kind_of(entry), f"day_{kind_of(entry)}")),
+                col(Rollup.dimension).in_(
+                    (kind_of(entry), f"day_{kind_of(entry)}", f"year_{kind_of(entry)}")
+                ),
                 Rollup.key_id == entry.id,
             )
         )

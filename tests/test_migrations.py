@@ -1,6 +1,7 @@
 """The migrations build exactly the tables the models describe, on SQLite and PostgreSQL,
 and carry the data over."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -10,12 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from instance import migrations
+from instance import migrations, rollups
 from schema.db import Database, make_engine
 from tests.conftest import TEST_DATABASE_URL
 from tests.factories import make_user
 from tests.network_support import add_member, add_report, make_network
+from tests.test_actions_support import today
 from tests.test_network_sums import stored
+from tests.test_rollups_property import build_scene, run_step
 
 
 def empty_engine(tmp_path: Path) -> Engine:
@@ -69,4 +72,34 @@ def test_the_migration_sums_the_reports_already_received(tmp_path: Path) -> None
         command.downgrade(config, "0002")
     migrations.upgrade(engine)
     assert stored(db, network) == before
+    engine.dispose()
+
+
+def test_the_migration_adds_year_rows_to_the_rollups(tmp_path: Path) -> None:
+    """Migration 0004 adds the categories', projects' and levels' year rows up from the months."""
+    engine = empty_engine(tmp_path)
+    migrations.upgrade(engine)
+    db = Database(engine)
+    scene = build_scene(db, {})
+    for days, minutes, category, level in ((3, 60, 0, 0), (40, 90, 1, 1), (400, 45, 0, None)):
+        step = {"op": "create", "member": days, "days": days, "minutes": minutes}
+        run_step(scene, {**step, "category": category, "level": level, "project": days % 2})
+    association_id = scene.association.id
+    assert association_id is not None
+    with db.read() as session:
+        before = rollups.stored(session, association_id)
+        assert before == rollups.recount(session, association_id)
+    years = {key for key in before if key[1] in ("year_category", "year_project", "year_level")}
+    assert {month for month, _dimension, _key in years} == {
+        str((today() - timedelta(days=days)).year) for days in (3, 40, 400)
+    }
+    config = migrations.alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with db.read() as session:
+        assert set(rollups.stored(session, association_id)) == set(before) - years
+    migrations.upgrade(engine)
+    with db.read() as session:
+        assert rollups.stored(session, association_id) == before
     engine.dispose()

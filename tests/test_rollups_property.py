@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from instance import actions, rollups, taxonomy
+from instance import actions, rollups, summaries, taxonomy
 from instance.errors import DomainError, NotFound
 from instance.periods import Period
 from instance.summary_periods import (
@@ -241,7 +241,7 @@ def run_action_step(
 
 
 #: Periods (days before today) whose partial months are read from the day rows.
-RANGES = ((400, 45), (100, 3), (20, 10), (75, 75), (419, 0))
+RANGES = ((400, 45), (100, 3), (20, 10), (75, 75), (419, 0), (800, 0))
 
 
 def assert_periods_exact(session: Any, association_id: int) -> None:
@@ -250,10 +250,14 @@ def assert_periods_exact(session: Any, association_id: int) -> None:
     for first, last in (*RANGES, (since_last_year, 0), (since_last_year, 3)):
         start, end = today() - timedelta(days=first), today() - timedelta(days=last)
         parts = split(Period(start, end))
+        # The statistics page's sums (whole years from the year rows, several dimensions at once).
+        overview, _edges = summaries._overview_keys(session, association_id, parts)
         for key in ("category", "project", "level", "volunteer"):
             found = period_keys(session, association_id, parts, key)
             expected = action_sums(session, association_id, start, end, key=key)
             assert rollups.prune(found) == rollups.prune(expected), (start, end, key)
+            if key in overview:
+                assert rollups.prune(overview[key]) == rollups.prune(expected), (start, end, key)
         months = period_months(session, association_id, parts, None)
         assert sum(row.get("minutes_counted", 0) for row in months.values()) == sum(
             row.get("minutes_counted", 0)
