@@ -162,14 +162,14 @@ def _place_statement() -> Any:
 _PLACE = DriverStatement(_place_statement())
 
 
-def recording_place(
+def plain_place(
     session: Session, *, slug: str, user: User
 ) -> tuple[Association, Membership | None] | None:
-    """The association of a slug and the person's membership, for recording (None: no such).
+    """The association of a slug and the person's membership (None: no such association).
 
     One Core statement instead of two ORM entities: the objects are plain ones that
-    no session tracks, read by the checks only (``record_prepared`` reads the rows
-    again when they changed).
+    no session tracks, only read (by a recording's checks, a statistics page;
+    ``record_prepared`` reads the rows again when they changed).
     """
     found = _PLACE.first_named(session.connection(), {"slug": slug, "user_id": user.id})
     if found is None:

@@ -19,9 +19,9 @@ from instance.action_recording import (
     Prepared,
     create_action,
     new_values,
+    plain_place,
     prepare_action,
     record_prepared,
-    recording_place,
     volunteer_of,
 )
 from instance.action_rules import (
@@ -63,7 +63,7 @@ __all__ = [
     "prepare_action",
     "read_filters",
     "record_prepared",
-    "recording_place",
+    "plain_place",
     "refuse_actions",
     "snapshot",
     "update_action",

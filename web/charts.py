@@ -7,9 +7,10 @@ chart for screen readers and for print.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape  # on plain text: half the cost of markupsafe.escape, a Markup at the end
 from itertools import count
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 _ids = count(1)
 WIDTH = 520

@@ -38,6 +38,17 @@ def row(header: str, cells: Iterable[tuple[object, bool]]) -> str:
     return "".join(parts)
 
 
+def number_row(header: str, numbers: Iterable[str | int]) -> str:
+    """``<tr>`` with a row header (escaped) and number cells written as they are.
+
+    For figures made by the formatters (``format_minutes``, ``euros``: digits, signs
+    and units, never markup), which make most cells of the long tables: no escape
+    call each.
+    """
+    cells = "".join(f"{NUMBER}{number}</td>" for number in numbers)
+    return f'<tr><th scope="row">{escape_text(header)}</th>{cells}</tr>'
+
+
 def body(rows: Iterable[str]) -> Markup:
     """Rows made by ``row`` as one piece of markup ("" when there are none)."""
     return Markup("\n".join(rows))

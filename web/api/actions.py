@@ -71,9 +71,10 @@ def association_for(session: Session, slug: str, user: User) -> tuple[Associatio
     return association, caller
 
 
-def recording_place(session: Session, slug: str, user: User) -> tuple[Association, Caller]:
-    """As association_for, with plain objects for the recording's checks (one Core read)."""
-    found = actions.recording_place(session, slug=slug, user=user)
+def plain_place(session: Session, slug: str, user: User) -> tuple[Association, Caller]:
+    """As association_for, with plain objects that no session tracks (one Core read): for
+    pages that only read them (recording, statistics)."""
+    found = actions.plain_place(session, slug=slug, user=user)
     if found is None or not can_see(found[0], user, found[1]):
         raise NotFound(_("No such association."))
     return found[0], Caller(user=user, membership=found[1])
@@ -176,7 +177,7 @@ def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
     # Everything is read and checked first, in one read; the write re-reads one row of state.
     with db.read() as session:
         user = api_user(request, session)
-        association, caller = recording_place(session, request.path_params["slug"], user)
+        association, caller = plain_place(session, request.path_params["slug"], user)
         prepared = actions.prepare_action(
             session,
             association=association,

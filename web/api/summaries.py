@@ -13,7 +13,7 @@ from instance.i18n import _
 from instance.periods import Period, resolve_period
 from instance.summaries import Figures, Group, Summary
 from instance.valuation import euros, method_text
-from web.api.actions import api_user, association_for, today_for
+from web.api.actions import api_user, association_for, plain_place, today_for
 from web.services import services
 
 
@@ -93,9 +93,9 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def summary_endpoint(request: Request) -> Response:
     """GET the association's figures over a period (managers who see every action)."""
-    user = api_user(request)
     with services(request).db.read() as session:
-        association, caller = association_for(session, request.path_params["slug"], user)
+        user = api_user(request, session)
+        association, caller = plain_place(session, request.path_params["slug"], user)
         if not caller.may_view_all:
             raise Forbidden(_("Only managers may see the association's figures."))
         summary = summaries.association_summary(

@@ -25,7 +25,7 @@ from instance.associations import can_see
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
 from schema.tables import Action, Association, Category
-from web.api.actions import association_for, recording_place, today_for
+from web.api.actions import association_for, plain_place, today_for
 from web.auth import current_user, login_redirect, login_required
 from web.flash import flash
 from web.forms import FormState, form_view, post_view
@@ -299,7 +299,7 @@ def new(request: Request, form: FormData | None) -> Response:
         if state is None:
             association, caller = association_for(session, slug, user)
         else:
-            association, caller = recording_place(session, slug, user)
+            association, caller = plain_place(session, slug, user)
             try:
                 prepared = _prepare(session, request, state, actor, association, caller)
             except Invalid as error:

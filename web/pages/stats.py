@@ -28,7 +28,7 @@ from instance.summaries import Figures, Group, Summary
 from instance.valuation import euros, method_text
 from schema.tables import Association
 from web import charts, table_rows
-from web.api.actions import association_for, today_for
+from web.api.actions import association_for, plain_place, today_for
 from web.api.exports import file_name, read_format, stream_actions, streamed
 from web.auth import current_user, login_required
 from web.pages.action_lists import export_links
@@ -114,14 +114,20 @@ def group_rows(groups: list[Group], *, valued: bool = True) -> Markup:
     written in Python, see web/table_rows.py)."""
     lines = []
     for group in groups:
-        cells: list[tuple[object, bool]] = [
-            (format_minutes(group.figures.minutes), True),
-            (group.figures.actions, True),
-        ]
+        figures = group.figures
+        numbers: list[str | int] = [format_minutes(figures.minutes), figures.actions]
         if valued:
-            cells.append((euros(group.figures.valued_cents) or "—", True))
-        lines.append(table_rows.row(group.label, cells))
+            numbers.append(euros(figures.valued_cents) or "—")
+        lines.append(table_rows.number_row(group.label, numbers))
     return table_rows.body(lines)
+
+
+def month_table(months: list[tuple[str, Figures]]) -> Markup:
+    """The body rows of the months' table: month, hours and actions."""
+    return table_rows.body(
+        table_rows.number_row(label, (format_minutes(figures.minutes), figures.actions))
+        for label, figures in months
+    )
 
 
 def association_figures(
@@ -136,7 +142,7 @@ def association_figures(
     return {
         "summaries": found,
         "months": months,
-        "month_table": [(label, format_minutes(f.minutes), f.actions) for label, f in months],
+        "month_table": month_table(months),
         "tables": {
             name: group_rows(found[name].groups, valued=name != "volunteer") for name in TABLES
         },
@@ -150,7 +156,7 @@ def association_stats(request: Request) -> Response:
     user = current_user(request)
     chosen = chosen_period(request)
     with services(request).db.read() as session:
-        association, caller = association_for(session, request.path_params["slug"], user)
+        association, caller = plain_place(session, request.path_params["slug"], user)
         if not caller.may_view_all:
             raise Forbidden(_("Only managers may see the association's figures."))
         figures = association_figures(session, association, caller, chosen.period)
