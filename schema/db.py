@@ -17,7 +17,7 @@ import schema.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 WRITE_OPTION = "benefed_write"
 #: Write transactions of one process between two of its checkpoints (see Database.write).
-CHECKPOINT_EVERY = 32
+CHECKPOINT_EVERY = 96
 #: WAL pages past which SQLite checkpoints inside a commit (its default is 1,000).
 AUTOCHECKPOINT_PAGES = 4000
 

@@ -28,21 +28,21 @@ class _Compiled:
     """One statement as one dialect's driver takes it."""
 
     sql: str
-    positional: tuple[str, ...] | None  # parameter order for positional styles, else None
+    positional: bool  # the driver takes a sequence in `order` (else a dict)
+    order: tuple[tuple[str, Processor], ...]  # each parameter and its column type's processor
     fixed: dict[str, Any]  # values the statement carries itself (literals turned parameters)
-    binders: dict[str, Processor]
     readers: tuple[Processor, ...]
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters for one set of values (processed by their column types)."""
-        merged = {**self.fixed, **values}
-        processed = {
-            name: (binder(merged[name]) if binder is not None else merged[name])
-            for name, binder in self.binders.items()
-        }
-        if self.positional is None:
+        fixed = self.fixed
+        processed = []
+        for name, binder in self.order:
+            value = values[name] if name in values else fixed[name]
+            processed.append(binder(value) if binder is not None else value)
+        if self.positional:
             return processed
-        return tuple(processed[name] for name in self.positional)
+        return dict(zip((name for name, _binder in self.order), processed, strict=True))
 
     def row(self, found: tuple[Any, ...]) -> tuple[Any, ...]:
         """A driver row with each column's result processor applied."""
@@ -66,8 +66,10 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     readers = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
     )
-    positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-    return _Compiled(compiled.string, positional, fixed, binders, readers)
+    positional = compiled.positiontup is not None
+    names = compiled.positiontup if positional else list(binders)
+    order = tuple((name, binders[name]) for name in names)
+    return _Compiled(compiled.string, positional, order, fixed, readers)
 
 
 class DriverStatement:

@@ -153,18 +153,9 @@ class Rollup(SQLModel, table=True):
     __tablename__ = "action_rollup"
     __table_args__ = (
         Index("ix_action_rollup_dimension_key", "dimension", "key_id"),
-        # The hours of each key over a range of months, read in key order from the index
-        # alone (no sort, no table lookup): the volunteers' table of a statistics page.
-        Index(
-            "ix_action_rollup_key_hours",
-            "association_id",
-            "dimension",
-            "key_id",
-            "month",
-            "actions_counted",
-            "minutes_counted",
-            "travel_minutes_counted",
-        ),
+        # SQLite keeps the rows in their primary key's B-tree: a recording's upserts and
+        # the range reads by (association, dimension, month) touch one tree, not two.
+        {"sqlite_with_rowid": False},
     )
 
     association_id: int = Field(foreign_key="association.id", primary_key=True, ondelete="CASCADE")
