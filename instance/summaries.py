@@ -9,7 +9,7 @@ shown apart otherwise.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
@@ -51,9 +51,12 @@ from schema.tables import Association, Membership
 GROUPINGS = ("month", "category", "project", "level", "volunteer")
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Totals of counted (validated) actions, with pending ones apart."""
+class Figures(NamedTuple):
+    """Totals of counted (validated) actions, with pending ones apart.
+
+    A named tuple (immutable, like a frozen dataclass): a statistics page makes
+    hundreds, and a tuple is made in a fifth of a frozen dataclass's time.
+    """
 
     minutes: int = 0
     actions: int = 0
@@ -70,8 +73,7 @@ class Figures:
         return euros(self.valued_cents)
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
+class Group(NamedTuple):
     """The figures of one month, category, project, level or volunteer."""
 
     key: str | int | None
