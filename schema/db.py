@@ -102,6 +102,8 @@ class WriteTurn:
         self._lock = threading.RLock()
         self._depth = 0
         self._path = path
+        self._file: Any = None  # the lock file, opened once per process and file
+        self._pid = 0
 
     @property
     def shared(self) -> bool:
@@ -117,9 +119,14 @@ class WriteTurn:
                 if self._depth > 1 or self._path is None:
                     yield
                     return
-                with open(self._path, "ab") as lock_file:
-                    fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes
+                if self._pid != os.getpid():  # the first turn here, or in a forked child:
+                    # its own open file (flock locks belong to an open file, shared by a fork)
+                    self._file, self._pid = open(self._path, "ab"), os.getpid()  # noqa: SIM115
+                fcntl.flock(self._file, fcntl.LOCK_EX)
+                try:
                     yield
+                finally:
+                    fcntl.flock(self._file, fcntl.LOCK_UN)
             finally:
                 self._depth -= 1
 

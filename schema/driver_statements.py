@@ -31,7 +31,7 @@ class _Compiled:
     positional: bool  # the driver takes a sequence in `order` (else a dict)
     order: tuple[tuple[str, Processor], ...]  # each parameter and its column type's processor
     fixed: dict[str, Any]  # values the statement carries itself (literals turned parameters)
-    readers: tuple[Processor, ...]
+    read: tuple[tuple[int, Callable[[Any], Any]], ...]  # result columns with a processor
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters for one set of values (processed by their column types)."""
@@ -46,10 +46,12 @@ class _Compiled:
 
     def row(self, found: tuple[Any, ...]) -> tuple[Any, ...]:
         """A driver row with each column's result processor applied."""
-        return tuple(
-            reader(value) if reader is not None else value
-            for reader, value in zip(self.readers, found, strict=True)
-        )
+        if not self.read:
+            return tuple(found)
+        values = list(found)
+        for index, reader in self.read:
+            values[index] = reader(values[index])
+        return tuple(values)
 
 
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
@@ -63,13 +65,14 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         if not bind.required:
             fixed[name] = bind.effective_value
     columns = getattr(statement, "exported_columns", ())  # a select's, or an insert's RETURNING
-    readers = tuple(
+    readers = [
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
+    ]
+    read = tuple((index, reader) for index, reader in enumerate(readers) if reader is not None)
     positional = compiled.positiontup is not None
     names = compiled.positiontup if positional else list(binders)
     order = tuple((name, binders[name]) for name in names)
-    return _Compiled(compiled.string, positional, order, fixed, readers)
+    return _Compiled(compiled.string, positional, order, fixed, read)
 
 
 class DriverStatement:
