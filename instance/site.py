@@ -8,6 +8,7 @@ from sqlmodel import Session, col, or_, select
 
 from instance.errors import Invalid, NotFound
 from instance.i18n import _
+from schema.driver_statements import DriverStatement
 from schema.tables import Announcement, Membership, SiteSetting, User
 from schema.tables._base import utcnow
 from schema.tables.site import ANNOUNCEMENT_AUDIENCES, SITE_PAGES
@@ -83,24 +84,27 @@ class Frame:
 # setting's row is told apart by its kind; the announcements keep their order.
 _MOMENT = Announcement.__table__.c.starts_at.type  # type: ignore[attr-defined]
 _NOW = bindparam("now", type_=_MOMENT)
-_FRAME = union_all(
-    select(  # type: ignore[call-overload]
-        literal_column("'setting'").label("kind"),
-        SiteSetting.value,
-        literal_column("''").label("body"),
-        cast(null(), _MOMENT).label("starts_at"),
-        literal_column("0").label("id"),
-    ).where(SiteSetting.key == "site_name"),
-    select(
-        Announcement.audience,
-        Announcement.title,
-        Announcement.body,
-        Announcement.starts_at,
-        Announcement.id,
-    ).where(
-        col(Announcement.starts_at) <= _NOW,
-        or_(col(Announcement.ends_at).is_(None), col(Announcement.ends_at) > _NOW),
-    ),
+# Every page runs it: on the driver's cursor (schema/driver_statements.py).
+_FRAME = DriverStatement(
+    union_all(
+        select(  # type: ignore[call-overload]
+            literal_column("'setting'").label("kind"),
+            SiteSetting.value,
+            literal_column("''").label("body"),
+            cast(null(), _MOMENT).label("starts_at"),
+            literal_column("0").label("id"),
+        ).where(SiteSetting.key == "site_name"),
+        select(
+            Announcement.audience,
+            Announcement.title,
+            Announcement.body,
+            Announcement.starts_at,
+            Announcement.id,
+        ).where(
+            col(Announcement.starts_at) <= _NOW,
+            or_(col(Announcement.ends_at).is_(None), col(Announcement.ends_at) > _NOW),
+        ),
+    )
 )
 
 
@@ -112,7 +116,7 @@ def page_frame(
     Whether the person manages an association is only asked when an announcement
     for managers is running (rarely), so most pages cost a single query.
     """
-    rows = connection.execute(_FRAME, {"now": now or utcnow()}).all()
+    rows = _FRAME.all(connection, {"now": now or utcnow()})
     site_name = next((row[1] for row in rows if row[0] == "setting"), "") or default_name
     running = sorted(
         (row for row in rows if row[0] != "setting"), key=lambda row: (row[3], row[4]), reverse=True

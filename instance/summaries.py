@@ -124,9 +124,8 @@ def _volunteer_groups(session: Session, association: Association, parts: Parts) 
     for start, end in parts.edges:
         for key, counters in edge_volunteer_hours(session, association.id, start, end).items():
             add(rows.setdefault(key, {}), counters)
-    labels = {key: member_label(*names[key]) for key in rows if key in names}
-    missing = [key for key, row in rows.items() if counted(row) and key not in labels]
-    labels.update(volunteer_labels(session, missing))
+    missing = [key for key, row in rows.items() if counted(row) and key not in names]
+    labels = volunteer_labels(session, missing)
     # Built directly (what figures() would give from these three counters): 200 rows and more.
     counted_travel = association.travel_time_policy == "counted"
     groups = []
@@ -136,8 +135,10 @@ def _volunteer_groups(session: Session, association: Association, parts: Parts) 
             continue
         travel = row.get("travel_minutes_counted", 0)
         minutes = row.get("minutes_counted", 0) + (travel if counted_travel else 0)
-        figures_ = Figures(minutes=minutes, actions=actions, travel_minutes=travel, volunteers=1)
-        groups.append(Group(key or None, labels.get(key, str(key)), figures_))
+        label = member_label(*names[key]) if key in names else labels.get(key, str(key))
+        groups.append(
+            Group(key or None, label, Figures(minutes, actions, None, 0, 0, travel, 0, 1))
+        )
     groups.sort(key=lambda group: (-group.figures.minutes, group.label.lower()))
     return groups
 

@@ -108,6 +108,16 @@ class DriverStatement:
             cursor.close()
         return compiled.row(tuple(found)) if found is not None else None
 
+    def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of the statement's result."""
+        compiled, cursor = self._for(connection)
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [compiled.row(tuple(row)) for row in found]
+
     def run(self, connection: Connection, values: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
         compiled, cursor = self._for(connection)

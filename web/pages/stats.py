@@ -30,7 +30,7 @@ from schema.tables import Association
 from web import charts, table_rows
 from web.api.actions import association_for, plain_place, today_for
 from web.api.exports import file_name, read_format, stream_actions, streamed
-from web.auth import current_user, login_required
+from web.auth import current_user, login_redirect, login_required
 from web.pages.action_lists import export_links
 from web.pages.actions import manage_links
 from web.services import services
@@ -150,31 +150,35 @@ def association_figures(
     }
 
 
-@login_required
 def association_stats(request: Request) -> Response:
-    """The statistics of an association (managers who see every action)."""
-    user = current_user(request)
+    """The statistics of an association (managers who see every action).
+
+    The person, the figures and the page's frame are read in one read.
+    """
     chosen = chosen_period(request)
     with services(request).db.read() as session:
+        user = current_user(request, session)
+        if user is None:
+            return login_redirect(request)
         association, caller = plain_place(session, request.path_params["slug"], user)
         if not caller.may_view_all:
             raise Forbidden(_("Only managers may see the association's figures."))
         figures = association_figures(session, association, caller, chosen.period)
-    base = f"/associations/{association.slug}/stats"
-    context = {
-        "association": association,
-        "chosen": chosen,
-        "presets": preset_links(base, chosen),
-        "base": base,
-        "printable": request.query_params.get("print") == "1",
-        "query": urlencode({"from": chosen.period.start, "to": chosen.period.end}),
-        "total": figures["summaries"]["month"].total,
-        "manage_links": manage_links(association, caller),
-        "exports": export_links(f"{base}/export", {"from": chosen.start, "to": chosen.end}),
-        "year": chosen.period.end.year,
-        **figures,
-    }
-    return render(request, "stats/association.html", context)
+        base = f"/associations/{association.slug}/stats"
+        context = {
+            "association": association,
+            "chosen": chosen,
+            "presets": preset_links(base, chosen),
+            "base": base,
+            "printable": request.query_params.get("print") == "1",
+            "query": urlencode({"from": chosen.period.start, "to": chosen.period.end}),
+            "total": figures["summaries"]["month"].total,
+            "manage_links": manage_links(association, caller),
+            "exports": export_links(f"{base}/export", {"from": chosen.start, "to": chosen.end}),
+            "year": chosen.period.end.year,
+            **figures,
+        }
+        return render(request, "stats/association.html", context, reading=session)
 
 
 def _year(request: Request) -> int:
