@@ -21,6 +21,7 @@ from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -98,34 +99,30 @@ class DriverStatement:
         found = self.first(connection, values)
         return dict(zip(self.keys, found, strict=True)) if found is not None else None
 
-    def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first row of the statement's result (None: no row)."""
+    def _execute(
+        self, connection: Connection, values: Mapping[str, Any], result: Callable[[Any], R]
+    ) -> tuple[_Compiled, R]:
+        """Run the statement with one set of values; what `result` takes from the cursor."""
         compiled, cursor = self._for(connection)
         try:
             cursor.execute(compiled.sql, compiled.parameters(values))
-            found = cursor.fetchone()
+            return compiled, result(cursor)
         finally:
             cursor.close()
+
+    def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of the statement's result (None: no row)."""
+        compiled, found = self._execute(connection, values, lambda cursor: cursor.fetchone())
         return compiled.row(tuple(found)) if found is not None else None
 
     def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Every row of the statement's result."""
-        compiled, cursor = self._for(connection)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            found = cursor.fetchall()
-        finally:
-            cursor.close()
+        compiled, found = self._execute(connection, values, lambda cursor: cursor.fetchall())
         return [compiled.row(tuple(row)) for row in found]
 
     def run(self, connection: Connection, values: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
-        compiled, cursor = self._for(connection)
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return self._execute(connection, values, lambda cursor: int(cursor.rowcount))[1]
 
     def run_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run a statement once per set of values (one driver call)."""
