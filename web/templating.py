@@ -2,7 +2,6 @@
 
 import os
 import re
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,10 @@ from starlette.templating import Jinja2Templates
 
 from instance import i18n, site
 from web import csrf
+from web.action_table import action_table_body
 from web.auth import current_user
 from web.flash import pop_flashes
+from web.formats import format_date, format_minutes
 from web.services import services
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -26,26 +27,6 @@ RELOAD_VARIABLE = "BENEFED_TEMPLATES_RELOAD"
 #: Translations of the messages templates show, by language: a page asks for dozens.
 _TRANSLATED: dict[tuple[str, str], Markup] = {}
 _TRANSLATED_MAX = 10_000
-
-
-def format_minutes(minutes: int | None) -> str:
-    """Minutes as "3 h 05" (or "45 min")."""
-    if minutes is None:
-        return ""
-    sign = "-" if minutes < 0 else ""
-    hours, rest = divmod(abs(int(minutes)), 60)
-    if hours == 0:
-        return f"{sign}{rest} min"
-    return f"{sign}{hours} h {rest:02d}"
-
-
-def format_date(value: date | datetime | None) -> str:
-    """A date the way the current language writes it."""
-    if value is None:
-        return ""
-    if i18n.current_language.get() == "fr":
-        return value.strftime("%d/%m/%Y")
-    return value.strftime("%Y-%m-%d")
 
 
 @jinja2.pass_eval_context
@@ -128,6 +109,7 @@ def make_environment() -> jinja2.Environment:
     env.filters["date"] = format_date
     env.filters["select_options"] = select_options
     env.globals["language_names"] = i18n.LANGUAGE_NAMES
+    env.globals["action_table_body"] = action_table_body
     return env
 
 

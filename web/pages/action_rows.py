@@ -17,9 +17,10 @@ from instance.i18n import N_, _
 from instance.valuation import euros, value_cents
 from schema.tables import Action, ActionEvent, Association, Category, Level, Project
 from web.auth import current_user, login_required
+from web.formats import format_minutes
 from web.pages.action_support import status_label
 from web.services import services
-from web.templating import format_minutes, render
+from web.templating import render
 
 
 def _names(session: Session, model: Any, ids: Iterable[int | None]) -> dict[int, str]:

@@ -25,9 +25,10 @@ from web.api.actions import today_for
 from web.api.exports import read_format
 from web.api.network_dashboard import stream_dashboard
 from web.auth import login_required
+from web.formats import format_date, format_minutes
 from web.pages.networks import managed
 from web.services import services
-from web.templating import format_date, format_minutes, render
+from web.templating import render
 
 PRESETS = ("this_year", "last_year", "all_time")
 EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))

@@ -31,10 +31,11 @@ from web import charts, table_rows
 from web.api.actions import association_for, plain_place, today_for
 from web.api.exports import file_name, read_format, stream_actions, streamed
 from web.auth import current_user, login_redirect, login_required
+from web.formats import format_minutes
 from web.pages.action_lists import export_links
 from web.pages.actions import manage_links
 from web.services import services
-from web.templating import format_minutes, render
+from web.templating import render
 
 MAX_MONTH_BARS = 36
 TABLES = ("category", "project", "level", "volunteer")
