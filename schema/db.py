@@ -2,6 +2,7 @@
 
 import fcntl
 import itertools
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import schema.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
+logger = logging.getLogger("benefed.db")
 WRITE_OPTION = "benefed_write"
 #: Write transactions of one process between two of its checkpoints (see Database.write).
 CHECKPOINT_EVERY = 96
@@ -155,6 +157,7 @@ class Database:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._turn = _turn_for(engine)
         self._writes = itertools.count(1)
+        self._checkpointing = threading.Lock()  # held while a checkpoint runs
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -172,20 +175,33 @@ class Database:
         with self._turn.held(), self._session() as session:
             yield session
         if self._turn.shared and next(self._writes) % CHECKPOINT_EVERY == 0:
-            self._checkpoint()
+            self._checkpoint_aside()
+
+    def _checkpoint_aside(self) -> None:
+        """Checkpoint in a thread of its own (unless one is running), after the turn was given back.
+
+        SQLite checkpoints by itself when the WAL passes its mark, inside the commit
+        that crossed it: that writer, and every writer queued behind it, then waits
+        several milliseconds. A passive checkpoint every few dozen writes, outside
+        the turn, keeps the WAL under the mark; writers and readers go on meanwhile
+        (it copies what it can without waiting for anyone). In a thread, the request
+        whose write crossed the count does not wait for it either (SQLite lets go of
+        the GIL while it copies): it was the p99 of recording.
+        """
+        if not self._checkpointing.acquire(blocking=False):
+            return
+        threading.Thread(target=self._checkpoint, name="benefed-checkpoint", daemon=True).start()
 
     def _checkpoint(self) -> None:
-        """Copy the WAL's pages into the database file, after the turn was given back.
-
-        SQLite checkpoints by itself when the WAL passes 1,000 pages, inside the
-        commit that crossed the mark: that writer, and every writer queued behind
-        it, then waits several milliseconds. A passive checkpoint every few dozen
-        writes, outside the turn, keeps the WAL under the mark; writers and readers
-        go on meanwhile (it copies what it can without waiting for anyone).
-        """
-        with self.engine.connect() as connection:
-            # Straight to the driver: outside any transaction, which a checkpoint needs.
-            connection.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Copy the WAL's pages into the database file (holding `_checkpointing`)."""
+        try:
+            with self.engine.connect() as connection:
+                # Straight to the driver: outside any transaction, which a checkpoint needs.
+                connection.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # a later checkpoint (or SQLite's own) copies what this one could not
+            logger.warning("WAL checkpoint failed", exc_info=True)
+        finally:
+            self._checkpointing.release()
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -198,5 +214,10 @@ class Database:
                 raise
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
-        self.engine.dispose()
+        """Close every pooled connection (after a running checkpoint ends)."""
+        waited = self._checkpointing.acquire(timeout=30)
+        try:
+            self.engine.dispose()
+        finally:
+            if waited:
+                self._checkpointing.release()
