@@ -423,8 +423,16 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also statistics at 1,000,000")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure (1,2)")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per line")
+    parser.add_argument(
+        "--only",
+        default=",".join(REFERENCE),
+        help="kinds of line to measure: stats, range, list, record (all; the export with list)",
+    )
     options = parser.parse_args()
     workers = [int(n) for n in options.workers.split(",") if n.strip()]
+    kinds = {kind.strip() for kind in options.only.split(",") if kind.strip()}
+    if not kinds or kinds - set(REFERENCE):
+        parser.error(f"--only takes some of {', '.join(REFERENCE)}")
     started = perf_counter()
     print(
         f"Benefed actions benchmark, {date.today().isoformat()}, {os.cpu_count()} CPUs,"
@@ -434,15 +442,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         seeded = seed_instance(Path(scratch) / "instance", 100_000)
         print(f"seeded {seeded.actions:,} actions in {seeded.seconds:.1f} s")
-        print_export(measure_export(seeded), hello_rss)
+        if "list" in kinds:
+            print_export(measure_export(seeded), hello_rss)
         for count in workers:
-            print_run(measure_server(seeded, count, hello, options.seconds, set(REFERENCE)))
-    if options.million:
+            print_run(measure_server(seeded, count, hello, options.seconds, kinds))
+    if options.million and kinds & READ_KINDS:
         with tempfile.TemporaryDirectory() as scratch:
             seeded = seed_instance(Path(scratch) / "instance", 1_000_000)
             print(f"\nseeded {seeded.actions:,} actions in {seeded.seconds:.1f} s")
             for count in workers:
-                print_run(measure_server(seeded, count, hello, options.seconds, READ_KINDS))
+                print_run(measure_server(seeded, count, hello, options.seconds, kinds & READ_KINDS))
     print(f"\nwhole run: {perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.2f}")
 
 
