@@ -19,7 +19,10 @@ import schema.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 logger = logging.getLogger("benefed.db")
 WRITE_OPTION = "benefed_write"
 #: Write transactions of one process between two of its checkpoints (see Database.write).
-CHECKPOINT_EVERY = 96
+#: Small on purpose: a checkpoint syncs the WAL to disk, and writers committing meanwhile
+#: wait for the disk in proportion to what it syncs (p99 of recording at 4 clients:
+#: ~20 ms every 96 writes, ~12 ms every 16; docs/benchmarks.md, "Seventh pass").
+CHECKPOINT_EVERY = 16
 #: WAL pages past which SQLite checkpoints inside a commit (its default is 1,000).
 AUTOCHECKPOINT_PAGES = 4000
 
@@ -158,6 +161,8 @@ class Database:
         self._turn = _turn_for(engine)
         self._writes = itertools.count(1)
         self._checkpointing = threading.Lock()  # held while a checkpoint runs
+        #: Statements run in this process and only use the CPU (SQLite), never wait on a network.
+        self.runs_in_process = is_sqlite(engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -182,8 +187,8 @@ class Database:
 
         SQLite checkpoints by itself when the WAL passes its mark, inside the commit
         that crossed it: that writer, and every writer queued behind it, then waits
-        several milliseconds. A passive checkpoint every few dozen writes, outside
-        the turn, keeps the WAL under the mark; writers and readers go on meanwhile
+        several milliseconds. A passive checkpoint every few writes, outside the
+        turn, keeps the WAL far under the mark; writers and readers go on meanwhile
         (it copies what it can without waiting for anyone). In a thread, the request
         whose write crossed the count does not wait for it either (SQLite lets go of
         the GIL while it copies): it was the p99 of recording.

@@ -16,6 +16,7 @@ from instance.errors import DomainError
 from instance.mail import Mailer
 from instance.ratelimit import RateLimiter
 from schema.db import Database, make_engine
+from web.after_response import AfterResponseMiddleware
 from web.auth import TokenUseMiddleware
 from web.errors import domain_error, http_error, server_error
 from web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
@@ -73,6 +74,8 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
         Middleware(LanguageMiddleware, config=config),
         # Stamps an API token's last use (at most once a minute) after a read went through.
         Middleware(TokenUseMiddleware),
+        # Mail a view asked for (web.pending_mail), sent once its response is.
+        Middleware(AfterResponseMiddleware),
     ]
     app = Starlette(
         routes=build_routes(),

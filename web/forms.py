@@ -6,12 +6,11 @@ and then run the function in the thread pool.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from starlette.responses import Response
 from instance.errors import Invalid
 from web import csrf
 from web.problems import problem
+from web.view_runner import run_view
 
 MAX_JSON_DEPTH = 32
 
@@ -58,7 +58,11 @@ def checked(form: FormData, name: str) -> bool:
     return form.get(name) in {"on", "true", "1", "yes"}
 
 
-def form_view(view: Callable[[Request, FormData | None], Response]) -> Callable[..., Any]:
+#: What a wrapped view returns: a response, or (``on_loop`` views) an awaitable of one.
+Answer = Response | Awaitable[Response]
+
+
+def form_view(view: Callable[[Request, FormData | None], Answer]) -> Callable[..., Any]:
     """Wrap a page that shows a form on GET and handles it on POST (CSRF checked)."""
 
     @wraps(view)
@@ -67,19 +71,19 @@ def form_view(view: Callable[[Request, FormData | None], Response]) -> Callable[
         if request.method == "POST":
             form = await request.form(max_files=2, max_fields=200)
             csrf.check(request, form)
-        return await run_in_threadpool(view, request, form)
+        return await run_view(view, request, form)
 
     return endpoint
 
 
-def post_view(view: Callable[[Request, FormData], Response]) -> Callable[..., Any]:
+def post_view(view: Callable[[Request, FormData], Answer]) -> Callable[..., Any]:
     """Wrap a POST-only button or form (CSRF checked)."""
 
     @wraps(view)
     async def endpoint(request: Request) -> Response:
         form = await request.form(max_files=2, max_fields=200)
         csrf.check(request, form)
-        return await run_in_threadpool(view, request, form)
+        return await run_view(view, request, form)
 
     return endpoint
 
@@ -113,7 +117,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return data
 
 
-def json_view(view: Callable[[Request, dict[str, Any]], Response]) -> Callable[..., Any]:
+def json_view(view: Callable[[Request, dict[str, Any]], Answer]) -> Callable[..., Any]:
     """Wrap an API endpoint that takes a JSON object body."""
 
     @wraps(view)
@@ -122,6 +126,6 @@ def json_view(view: Callable[[Request, dict[str, Any]], Response]) -> Callable[.
             data = await read_json_object(request)
         except HTTPException as error:
             return problem(error.status_code, str(error.detail))
-        return await run_in_threadpool(view, request, data)
+        return await run_view(view, request, data)
 
     return endpoint

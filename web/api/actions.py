@@ -25,7 +25,9 @@ from instance.valuation import euros, value_cents
 from schema.tables import Action, ActionEvent, Association, Membership, User
 from web.auth import bearer_token, current_user
 from web.forms import json_view
+from web.pending_mail import notify_pending
 from web.services import services
+from web.view_runner import on_loop
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -141,15 +143,7 @@ def actions_json(
     return [action_json(action, association, names) for action in items]
 
 
-def _notify_pending(request: Request, created: list[Action]) -> None:
-    if not any(action.status == "pending" for action in created):
-        return
-    found = services(request)
-    with found.db.write() as session:
-        mails = action_mails.pending_digests(session, base_url=found.config.base_url)
-    found.mailer.send(*mails)
-
-
+@on_loop
 def list_endpoint(request: Request) -> Response:
     """GET the actions of an association (volunteers: their own), newest first."""
     user = api_user(request)
@@ -169,6 +163,7 @@ def list_endpoint(request: Request) -> Response:
 
 
 @json_view
+@on_loop
 def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
     """POST an action (or, with volunteer_ids, the same action for a group)."""
     db = services(request).db
@@ -190,7 +185,7 @@ def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
     with db.write() as session:
         created = actions.record_prepared(session, prepared)
     body = action_json(created, association, {user.id: user.username} if user.id else {})
-    _notify_pending(request, [created])
+    notify_pending(request, [created])
     return JSONResponse(body, status_code=201)
 
 
@@ -209,7 +204,7 @@ def _create_group(request: Request, data: dict[str, Any], user: User) -> Respons
             today=today_for(request),
         )
         body: Any = actions_json(session, created, association, user)
-    _notify_pending(request, created)
+    notify_pending(request, created)
     return JSONResponse({"items": body}, status_code=201)
 
 
@@ -241,7 +236,7 @@ def change_endpoint(request: Request, data: dict[str, Any]) -> Response:
             session, action=action, user=user, data=data, today=today_for(request)
         )
         body = actions_json(session, [action], association)[0]
-    _notify_pending(request, [action])
+    notify_pending(request, [action])
     return JSONResponse(body)
 
 

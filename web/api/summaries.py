@@ -15,6 +15,7 @@ from instance.summaries import Figures, Group, Summary
 from instance.valuation import euros, method_text
 from web.api.actions import api_user, association_for, plain_place, today_for
 from web.services import services
+from web.view_runner import on_loop
 
 
 def period_from(request: Request) -> Period:
@@ -91,6 +92,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     }
 
 
+@on_loop
 def summary_endpoint(request: Request) -> Response:
     """GET the association's figures over a period (managers who see every action)."""
     with services(request).db.read() as session:

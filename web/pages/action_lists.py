@@ -24,6 +24,7 @@ from web.pages.action_rows import RowNames, action_rows
 from web.pages.action_support import manage_links
 from web.services import services
 from web.templating import render
+from web.view_runner import on_loop
 
 FILTERS = ("volunteer", "from", "to", "category", "project", "level", "status")
 EXPORT_FORMATS = (("csv", "CSV"), ("ods", "ODS"), ("xlsx", "XLSX"), ("json", "JSON"))
@@ -88,6 +89,7 @@ def _own_membership(caller: Caller) -> int | None:
     return caller.membership.id
 
 
+@on_loop
 @login_required
 def association_actions(request: Request) -> Response:
     """The actions of an association: one's own, or all of them for managers."""
@@ -153,6 +155,7 @@ def _my_page(
     return items, more, totals
 
 
+@on_loop
 @login_required
 def my_actions(request: Request) -> Response:
     """My actions in every association, with filters by association and dates."""

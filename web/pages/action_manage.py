@@ -18,7 +18,8 @@ from web.flash import flash
 from web.forms import FormState, form_view
 from web.pages.action_forms import form_context, form_data, fresh_state, load_choices
 from web.pages.action_rows import action_rows
-from web.pages.action_support import notify_pending, redirect
+from web.pages.action_support import redirect
+from web.pending_mail import notify_pending
 from web.services import services
 from web.templating import render
 

@@ -39,9 +39,11 @@ from web.pages.action_forms import (
     load_choices,
     posted_choices,
 )
-from web.pages.action_support import Actor, last_action, notify_pending, redirect, status_label
+from web.pages.action_support import Actor, last_action, redirect, status_label
+from web.pending_mail import notify_pending
 from web.services import services
 from web.templating import render
+from web.view_runner import on_loop
 
 
 def record_page(
@@ -284,6 +286,7 @@ def _association(request: Request) -> Association:
 
 
 @form_view
+@on_loop
 def new(request: Request, form: FormData | None) -> Response:
     """Record an action in an association (signed-in people; others go to the login page).
 

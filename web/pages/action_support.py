@@ -1,17 +1,13 @@
-"""Shared by the action pages: who records (Actor), the manager's links, redirects, mails."""
+"""Shared by the action pages: who records (Actor), the manager's links, redirects."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
-from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from instance import action_mails
 from instance.action_rules import Caller
 from instance.i18n import N_, _
 from schema.tables import Action, Association, Membership, User
-from web.services import services
 
 STATUS_LABELS = {
     "validated": N_("Validated"),
@@ -89,13 +85,3 @@ def last_action(session: Session, membership: Membership | None) -> Action | Non
         .limit(1)
     )
     return session.exec(query).first()
-
-
-def notify_pending(request: Request, created: Iterable[Action]) -> None:
-    """Tell the managers (in a grouped digest) when actions wait for validation."""
-    if not any(action.status == "pending" for action in created):
-        return
-    found = services(request)
-    with found.db.write() as session:
-        mails = action_mails.pending_digests(session, base_url=found.config.base_url)
-    found.mailer.send(*mails)

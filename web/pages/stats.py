@@ -36,6 +36,7 @@ from web.pages.action_lists import export_links
 from web.pages.actions import manage_links
 from web.services import services
 from web.templating import render
+from web.view_runner import on_loop
 
 MAX_MONTH_BARS = 36
 TABLES = ("category", "project", "level", "volunteer")
@@ -151,6 +152,7 @@ def association_figures(
     }
 
 
+@on_loop
 def association_stats(request: Request) -> Response:
     """The statistics of an association (managers who see every action).
 
