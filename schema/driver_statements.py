@@ -29,21 +29,22 @@ class _Compiled:
     """One statement as one dialect's driver takes it."""
 
     sql: str
-    positional: bool  # the driver takes a sequence in `order` (else a dict)
-    order: tuple[tuple[str, Processor], ...]  # each parameter and its column type's processor
+    positional: bool  # the driver takes a sequence in `names` order (else a dict)
+    names: tuple[str, ...]  # every parameter, in the driver's order
+    binders: tuple[tuple[int, Callable[[Any], Any]], ...]  # parameters a column type processes
     fixed: dict[str, Any]  # values the statement carries itself (literals turned parameters)
     read: tuple[tuple[int, Callable[[Any], Any]], ...]  # result columns with a processor
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters for one set of values (processed by their column types)."""
-        fixed = self.fixed
-        processed = []
-        for name, binder in self.order:
-            value = values[name] if name in values else fixed[name]
-            processed.append(binder(value) if binder is not None else value)
+        if self.fixed:
+            values = {**self.fixed, **values}
+        found = [values[name] for name in self.names]
+        for index, binder in self.binders:
+            found[index] = binder(found[index])
         if self.positional:
-            return processed
-        return dict(zip((name for name, _binder in self.order), processed, strict=True))
+            return found
+        return dict(zip(self.names, found, strict=True))
 
     def row(self, found: tuple[Any, ...]) -> tuple[Any, ...]:
         """A driver row with each column's result processor applied."""
@@ -71,9 +72,11 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     ]
     read = tuple((index, reader) for index, reader in enumerate(readers) if reader is not None)
     positional = compiled.positiontup is not None
-    names = compiled.positiontup if positional else list(binders)
-    order = tuple((name, binders[name]) for name in names)
-    return _Compiled(compiled.string, positional, order, fixed, read)
+    names = tuple(compiled.positiontup if positional else binders)
+    processed = tuple(
+        (index, binder) for index, name in enumerate(names) if (binder := binders[name]) is not None
+    )
+    return _Compiled(compiled.string, positional, names, processed, fixed, read)
 
 
 class DriverStatement:
@@ -146,7 +149,24 @@ def plain_object(model: type[T], values: Mapping[str, Any], prefix: str) -> T | 
     """
     if values[f"{prefix}id"] is None:
         return None
-    configure_mappers()  # the attributes need the mappers configured (a flag check once they are)
     start = len(prefix)
     fields = {name[start:]: value for name, value in values.items() if name.startswith(prefix)}
-    return model.model_construct(**fields)  # type: ignore[attr-defined,no-any-return]
+    return _construct(model, fields)
+
+
+def _construct(model: type[T], fields: dict[str, Any]) -> T:
+    """What ``model_construct`` makes of a whole row, without its per-field pass.
+
+    pydantic's ``model_construct`` looks at every field for a default and an alias
+    (~20 µs for an association, several per recording); a row read from the table
+    has every field under its own name, so the values become the object's
+    ``__dict__`` as they are. A row missing a field goes through ``model_construct``.
+    """
+    configure_mappers()  # the attributes need the mappers configured (a flag check once they are)
+    names = model.model_fields  # type: ignore[attr-defined]
+    if len(fields) != len(names) or not fields.keys() <= names.keys():
+        return model.model_construct(**fields)  # type: ignore[attr-defined,no-any-return]
+    made = model.__new__(model)  # SQLModel's __new__ sets pydantic's private slots
+    made.__dict__.update(fields)
+    object.__setattr__(made, "__pydantic_fields_set__", set(fields))
+    return made

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import bindparam, func, insert, select
 
 from schema.db import Database
-from schema.driver_statements import DriverStatement
+from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import ActionEvent, Association, User
 
 ASSOCIATION = Association.__table__  # type: ignore[attr-defined]
@@ -103,3 +103,24 @@ def test_expanding_parameters_are_refused(db: Database) -> None:
     )
     with db.read() as session, pytest.raises(ValueError, match="expanding parameter 'ids'"):
         statement.first(session.connection(), {"ids": [1, 2]})
+
+
+def test_plain_objects_equal_what_the_orm_reads(db: Database) -> None:
+    association_id = _association(db, "cirque", earliest_date=date(2025, 9, 1))
+    labelled_read = DriverStatement(
+        select(*labelled(ASSOCIATION, "a_")).where(ASSOCIATION.c.id == bindparam("id"))
+    )
+    with db.read() as session:
+        row = labelled_read.first_named(session.connection(), {"id": association_id})
+        orm = session.get(Association, association_id)
+    assert row is not None and orm is not None
+    plain = plain_object(Association, row, "a_")
+    assert isinstance(plain, Association)
+    assert plain.model_dump() == orm.model_dump()
+    assert plain.model_fields_set == set(Association.model_fields)
+    assert plain.earliest_date == date(2025, 9, 1) and plain.slug == "cirque"
+    # A row missing some fields is made by pydantic's own path, defaults filled in.
+    partial = plain_object(Association, {"a_id": 7, "a_slug": "x", "a_name": "X"}, "a_")
+    assert partial is not None and partial.model_fields_set == {"id", "slug", "name"}
+    assert partial.is_hidden is False
+    assert plain_object(Association, {**row, "a_id": None}, "a_") is None
