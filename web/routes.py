@@ -12,6 +12,7 @@ from web.activitypub import inbox as ap_inbox
 from web.activitypub import notes as ap_notes
 from web.activitypub import summaries as ap_summaries
 from web.activitypub import vocabulary as ap_vocabulary
+from web.api import action_import as api_action_import
 from web.api import actions as api_actions
 from web.api import associations as api_associations
 from web.api import auth as api_auth
@@ -62,6 +63,7 @@ API_MODULES = (
     api_associations,
     api_members,
     api_actions,
+    api_action_import,
     api_taxonomy,
     api_summaries,
     api_hours,

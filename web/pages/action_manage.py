@@ -33,7 +33,8 @@ def _id_list(raw: list[Any], field: str, message: str) -> list[int]:
     return [int(value) for value in values]
 
 
-def _manager_of(request: Request) -> tuple[Association, Caller, User]:
+def manager_of(request: Request) -> tuple[Association, Caller, User]:
+    """The association of the path, for a manager who may edit its actions; raise Forbidden."""
     user = current_user(request)
     assert user is not None
     with services(request).db.read() as session:
@@ -47,7 +48,7 @@ def _manager_of(request: Request) -> tuple[Association, Caller, User]:
 @login_required
 def group(request: Request, form: FormData | None) -> Response:
     """Record the same action for several volunteers at once (a group at an event)."""
-    association, caller, user = _manager_of(request)
+    association, caller, user = manager_of(request)
     found, day = services(request), today_for(request)
     with found.db.read() as session:
         check_can_record(association, caller)
@@ -146,7 +147,7 @@ def _decide(
 @login_required
 def pending(request: Request, form: FormData | None) -> Response:
     """The actions waiting for validation: validate or refuse the ones ticked."""
-    association, _caller, user = _manager_of(request)
+    association, _caller, user = manager_of(request)
     state = FormState.from_form(form)
     picked = {str(v) for v in form.getlist("ids")} if form is not None else set()
     if form is not None:

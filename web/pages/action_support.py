@@ -51,6 +51,7 @@ def manage_links(association: Association, caller: Caller) -> list[tuple[str, st
     if caller.may_edit_all:
         links.append((f"{base}/actions/pending", _("Validation")))
         links.append((f"{base}/actions/group", _("Group entry")))
+        links.append((f"{base}/actions/import", _("Import")))
     if caller.may_view_all:
         links.append((f"{base}/stats", _("Statistics")))
         links.append((f"{base}/stats/accounting", _("Accounting")))
