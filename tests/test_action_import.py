@@ -290,3 +290,21 @@ async def test_the_api_imports_a_csv_body_or_lists_the_problems(
     volunteer = {**headers_for(db, world.volunteer), "content-type": "text/csv"}
     assert (await client.post(path, content=good, headers=volunteer)).status_code == 403
     assert len(actions_of(db, world)) == 1
+
+
+def test_many_problems_are_counted_and_the_first_hundred_listed(db: Database) -> None:
+    world = make_world(db)
+    lines = ["date;volunteer;category;minutes"] + [f"{days_ago(1)};Personne;Inconnue;30"] * 80
+    sheet = read_sheet("\n".join(lines).encode())
+    with db.read() as session, pytest.raises(ImportRefused) as refused:
+        action_import.prepare_import(
+            session,
+            association=world.association,
+            user=world.manager,
+            sheet=sheet,
+            today=days_ago(0),
+        )
+    assert refused.value.total == 160  # two per line
+    assert len(refused.value.problems) == action_import.MAX_PROBLEMS
+    assert refused.value.problems[0].line == 2 and refused.value.problems[-1].line == 51
+    assert "160 problems" in refused.value.message
