@@ -40,6 +40,8 @@ def profile_data(user: User) -> dict[str, Any]:
         "is_admin": user.is_admin,
         "email_confirmed": user.email_confirmed,
         "federation": user.federation_enabled,
+        "reminders": user.reminders,
+        "reminded_at": _when(user.reminded_at),
         "created_at": _when(user.created_at),
         "last_login_at": _when(user.last_login_at),
     }

@@ -11,6 +11,7 @@ from instance.errors import Conflict, DomainError, Forbidden, Invalid, NotFound,
 from instance.i18n import LANGUAGES, _
 from instance.names import check_name, claim_name
 from instance.ratelimit import RateLimiter
+from instance.reminders import check_reminders
 from instance.secrets import token_hash
 from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import ApiToken, Handle, Invitation, User
@@ -327,12 +328,14 @@ def update_profile(
     display_name: str | None = None,
     language: str | None = None,
     federation_enabled: bool | None = None,
+    reminders: str | None = None,
 ) -> User:
     """Change what the person may change of their profile (None: leave as it is)."""
     errors: dict[str, str] = {}
     for field, check, value in (
         ("display_name", check_display_name, display_name),
         ("language", check_language, language),
+        ("reminders", check_reminders, reminders),
     ):
         if value is not None:
             try:
@@ -348,6 +351,9 @@ def update_profile(
         row.language = language
     if federation_enabled is not None:
         row.federation_enabled = federation_enabled
+    if reminders is not None and reminders != row.reminders:
+        row.reminders = reminders
+        row.reminded_at = None  # a new choice counts from now (see instance/reminders.py)
     session.add(row)
     session.flush()
     return row

@@ -42,6 +42,9 @@ class EmailConfig:
     smtp_timeout: float = 10.0
     #: Where mails go: "smtp" sends them, "log" only writes them to the log.
     backend: str = "smtp"
+    #: Seconds between two rounds of the mails that wait for a moment (managers'
+    #: digests held back by their quiet period, reminders to record one's actions).
+    jobs_every_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -251,5 +254,7 @@ def validate(config: Config) -> None:
         raise ConfigError("email.smtp_security: expected none, starttls or tls")
     if config.email.backend not in {"smtp", "log"}:
         raise ConfigError("email.backend: expected smtp or log")
+    if not 0 < config.email.jobs_every_seconds <= 86_400:
+        raise ConfigError("email.jobs_every_seconds: expected a number of seconds up to 86400")
     if config.federation.max_body_bytes < 1024 or config.security.max_body_bytes < 1024:
         raise ConfigError("max_body_bytes: must be at least 1024")

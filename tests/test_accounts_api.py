@@ -128,6 +128,7 @@ async def test_me(client: httpx.AsyncClient, db: Database) -> None:
         "language": "en",
         "is_admin": False,
         "federation": False,
+        "reminders": "",
         "handle": None,
         "created_at": me["created_at"],
     }

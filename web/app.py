@@ -19,6 +19,7 @@ from schema.db import Database, make_engine
 from web.after_response import AfterResponseMiddleware
 from web.auth import TokenUseMiddleware
 from web.errors import domain_error, http_error, server_error
+from web.mail_rounds import run_mail_rounds
 from web.middleware import BodyLimitMiddleware, LanguageMiddleware, SecurityHeadersMiddleware
 from web.negotiation import ActivityPubNegotiation
 from web.routes import build_routes
@@ -48,11 +49,13 @@ def create_app(config: Config, *, services: Services | None = None) -> Starlette
         stop, worker = asyncio.Event(), None
         if config.federation.enabled and config.federation.run_worker_in_server:
             worker = asyncio.create_task(run_worker(found.db, config, stop=stop))
+        mail = asyncio.create_task(run_mail_rounds(found, stop))
         yield
         stop.set()
-        if worker is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(worker, WORKER_STOP_SECONDS)
+        for task in (worker, mail):
+            if task is not None:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, WORKER_STOP_SECONDS)
         found.db.dispose()
 
     middleware = [

@@ -34,6 +34,10 @@ class User(SQLModel, table=True):
     federation_enabled: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    #: Reminders by email to record one's actions: "" (never), "week" or "month".
+    reminders: str = Field(default="", max_length=8)
+    #: When the last reminder was due (sent, or skipped because actions were recorded).
+    reminded_at: datetime | None = None
 
 
 class EmailToken(SQLModel, table=True):

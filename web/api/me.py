@@ -15,7 +15,7 @@ from web.api.auth import check_fields, token_holder, unauthorized
 from web.forms import json_view
 from web.services import services
 
-PROFILE_FIELDS = {"display_name": str, "language": str, "federation": bool}
+PROFILE_FIELDS = {"display_name": str, "language": str, "federation": bool, "reminders": str}
 
 
 def me_data(user: User, domain: str) -> dict[str, Any]:
@@ -27,6 +27,7 @@ def me_data(user: User, domain: str) -> dict[str, Any]:
         "language": user.language,
         "is_admin": user.is_admin,
         "federation": user.federation_enabled,
+        "reminders": user.reminders,
         "handle": f"{user.username}@{domain}" if user.federation_enabled else None,
         "created_at": user.created_at.isoformat(),
     }
@@ -42,7 +43,10 @@ def show(request: Request) -> Response:
 
 @json_view
 def patch(request: Request, data: dict[str, Any]) -> Response:
-    """PATCH /api/v1/me: change the display name, language or federation choice."""
+    """PATCH /api/v1/me: change the display name, language, federation choice or reminders.
+
+    ``reminders``: "" (never), "week" or "month": a mail to record one's actions.
+    """
     holder = token_holder(request)
     if holder is None:
         return unauthorized()
@@ -60,6 +64,7 @@ def patch(request: Request, data: dict[str, Any]) -> Response:
             display_name=data.get("display_name"),
             language=data.get("language"),
             federation_enabled=data.get("federation"),
+            reminders=data.get("reminders"),
         )
     return JSONResponse(me_data(user, found.config.domain))
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from instance import account_data, account_mails, account_tokens, accounts, site
+from instance import account_data, account_mails, account_tokens, accounts, reminders, site
 from instance.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited
 from instance.i18n import LANGUAGE_NAMES, _, current_language
 from instance.mail import Mail
@@ -326,7 +326,9 @@ def _me(request: Request) -> User:
 def account(request: Request, form: FormData | None) -> Response:
     """My account: profile, and links to password, export and deletion."""
     user = _me(request)
-    state = FormState.from_form(form, display_name=user.display_name, language=user.language)
+    state = FormState.from_form(
+        form, display_name=user.display_name, language=user.language, reminders=user.reminders
+    )
     if form is not None:
         if state.get("language") not in services(request).config.languages:
             state.errors["language"] = _("Choose a language from the list.")
@@ -338,6 +340,7 @@ def account(request: Request, form: FormData | None) -> Response:
                         user=user,
                         display_name=state.get("display_name"),
                         language=state.get("language"),
+                        reminders=state.get("reminders") or "",
                     )
             except Invalid as error:
                 state.fail(error)
@@ -346,6 +349,7 @@ def account(request: Request, form: FormData | None) -> Response:
                 flash(request, _("Your profile is saved."))
                 return redirect("/account")
     context = {"form": state, "me": user, "languages_options": language_options(request)}
+    context["reminder_options"] = [(value, _(label)) for value, label in reminders.CHOICES.items()]
     context["domain"] = services(request).config.domain
     return render(request, "accounts/account.html", context, status=422 if state.errors else 200)
 
