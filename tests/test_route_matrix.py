@@ -94,6 +94,7 @@ ROUTES: dict[str, str] = {
     "GET /.well-known/webfinger": "any",
     "GET /a/{token}": "any",
     "GET /about/{page}": "public",
+    "GET /manifest.webmanifest": "public",
     "GET /access": "access_link",
     "GET /access/actions/{action_id}/delete": "access_link",
     "POST /access/actions/{action_id}/delete": "access_link",

@@ -27,7 +27,17 @@ from web.api import networks as api_networks
 from web.api import openapi as api_openapi
 from web.api import summaries as api_summaries
 from web.api import taxonomy as api_taxonomy
-from web.pages import access, accounts, actions, admin, associations, home, members, stats
+from web.pages import (
+    access,
+    accounts,
+    actions,
+    admin,
+    app_manifest,
+    associations,
+    home,
+    members,
+    stats,
+)
 from web.pages import follow_requests as follow_requests_pages
 from web.pages import links as links_pages
 from web.pages import my_hours as hours_pages
@@ -41,6 +51,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 PAGE_MODULES = (
     home,
+    app_manifest,
     accounts,
     associations,
     members,
