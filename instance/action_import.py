@@ -228,9 +228,8 @@ def association_names(session: Session, association: Association) -> Names:
         if user is not None:
             known.append(user.email)
         for name in {_folded(n) for n in known if n}:
-            members[name] = (
-                AMBIGUOUS if members.get(name, membership.id) != membership.id else (membership.id)
-            )
+            previous = members.get(name)
+            members[name] = membership.id if previous in (None, membership.id) else AMBIGUOUS
     entries = []
     for model in (Category, Project, Level):
         rows = session.exec(

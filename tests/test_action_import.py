@@ -66,15 +66,16 @@ async def test_a_manager_imports_a_csv_and_every_row_is_recorded(
     level = world.levels[0].name
     day, other_day = days_ago(3), days_ago(40)
     content = csv_of(
-        "Date;Bénévole;Catégorie;Durée (heures, en décimal);Titre;Niveau;Distance (km)",
-        f"{day.isoformat()};{world.volunteer.username};{category};1,5;Accueil;{level};12,5",
-        f"{other_day:%d/%m/%Y};{world.other.email};{category.upper()};2:15;;;",
+        "Date;Bénévole;Catégorie;Durée (heures, en décimal);Titre;Niveau;Distance (km);Projett",
+        f"{day.isoformat()};{world.volunteer.username};{category};1,5;Accueil;{level};12,5;",
+        f"{other_day:%d/%m/%Y};{world.other.email};{category.upper()};2:15;;;;",
     )
     await sign_in(client, world.manager)
     response = await upload(client, world, content)
     assert response.status_code == 303, problems_of(response.text)
     listed = await client.get(response.headers["location"])
     assert "2 actions were imported." in listed.text
+    assert "Columns left aside: Projett." in listed.text  # a misspelt column is told
     actions = sorted(actions_of(db, world), key=lambda action: action.date, reverse=True)
     assert [(a.membership_id, a.date, a.minutes) for a in actions] == [
         (world.member.id, day, 90),
@@ -283,7 +284,7 @@ async def test_the_api_imports_a_csv_body_or_lists_the_problems(
     created = await client.post(path, content=good, headers=manager)
     assert created.status_code == 201
     [action] = actions_of(db, world)
-    assert created.json() == {"imported": 1, "ids": [action.id]}
+    assert created.json() == {"imported": 1, "ids": [action.id], "ignored_columns": []}
     assert action.status == "pending"  # the association's rules apply to imports too
     as_json = await client.post(path, json={}, headers=headers_for(db, world.manager))
     assert as_json.status_code == 415

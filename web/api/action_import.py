@@ -35,8 +35,8 @@ async def import_endpoint(request: Request) -> Response:
     The body is the file itself (Content-Type text/csv or the XLSX type), its first
     line the columns' names: date, volunteer, category, minutes or hours (needed);
     end_date, title, description, project, level, travel_minutes, distance_km.
-    Answers {"imported": n, "ids": [...]}; a refusal lists {"line", "column",
-    "message"} under "problems".
+    Answers {"imported": n, "ids": [...], "ignored_columns": [...]} (the columns
+    left aside); a refusal lists {"line", "column", "message"} under "problems".
     """
     body = await request.body()
     return await run_in_threadpool(_import, request, body)
@@ -58,7 +58,7 @@ def _import(request: Request, body: bytes) -> Response:
                 session,
                 association=association,
                 user=user,
-                sheet=read_sheet(body),
+                sheet=(sheet := read_sheet(body)),
                 today=today_for(request),
             )
         with found.db.write() as session:
@@ -68,7 +68,8 @@ def _import(request: Request, body: bytes) -> Response:
         return problem(422, refused.message, problems=listed, total=refused.total)
     notify_pending(request, created)
     ids = [action.id for action in created]
-    return JSONResponse({"imported": len(ids), "ids": ids}, status_code=201)
+    body = {"imported": len(ids), "ids": ids, "ignored_columns": sheet.ignored}
+    return JSONResponse(body, status_code=201)
 
 
 routes: list[BaseRoute] = [

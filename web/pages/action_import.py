@@ -68,6 +68,9 @@ def import_page(request: Request, form: FormData | None) -> Response:
                     "{count} action was imported.", "{count} actions were imported.", len(created)
                 ).format(count=len(created)),
             )
+            if sheet.ignored:  # a misspelt optional column would otherwise go unnoticed
+                names = ", ".join(sheet.ignored)
+                flash(request, _("Columns left aside: {names}.").format(names=names))
             return redirect(f"/associations/{association.slug}/actions")
     context = {
         "association": association,
