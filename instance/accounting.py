@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlmodel import Session
 
@@ -28,6 +29,16 @@ class AccountingRow:
 
 
 ACCOUNTS = {"debit": ("864", "Personnel bénévole"), "credit": ("875", "Bénévolat")}
+#: A full-time job's hours in a year in France (Code du travail, art. L3121-27: 35 h a
+#: week over the year, less leave and public holidays): the measure associations
+#: use to state their volunteer time as full-time equivalents ("ETP bénévoles").
+FULL_TIME_YEAR_HOURS = 1607
+
+
+def full_time_equivalent(minutes: int) -> str:
+    """A year's minutes as full-time equivalents, two decimals ("0.62")."""
+    ratio = Decimal(minutes) / Decimal(FULL_TIME_YEAR_HOURS * 60)
+    return str(ratio.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def accounting_rows(

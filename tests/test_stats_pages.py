@@ -178,6 +178,7 @@ async def test_the_accounting_view_and_its_csv(client: httpx.AsyncClient, db: Da
     assert "864 Personnel bénévole" in html and "875 Bénévolat" in html
     assert re.search(r'id="total-1">30.00<', html) and re.search(r'id="total-2">30.00<', html)
     assert "Only validated actions count." in html
+    assert "Full-time equivalent: 0.00 (the year's hours over the 1607 hours" in html
     csv = await client.get(f"{stats_url(world)}/accounting.csv", params={"year": year})
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")

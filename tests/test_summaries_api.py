@@ -5,6 +5,7 @@ from datetime import date
 import httpx
 import pytest
 
+from instance import accounting
 from schema.db import Database
 from tests.test_actions_support import (
     World,
@@ -158,6 +159,7 @@ async def test_accounting_view(client: httpx.AsyncClient, db: Database, world: W
         ("864", "debit", "2.50", "30.00"),
         ("875", "credit", "2.50", "30.00"),
     ]
+    assert body["full_time_equivalent"] == "0.00"  # 2 h 30 over 1,607 h
     assert body["rows"][0]["account_label"] == "Personnel bénévole"
     assert body["rows"][1]["account_label"] == "Bénévolat"
     for bad in ("20x4", "99", "1999"):
@@ -176,3 +178,10 @@ async def test_my_summary_for_an_admin_outside_the_association(
         f"/api/v1/associations/{world.association.slug}/summary/me", headers=headers_for(db, admin)
     )
     assert response.status_code == 200 and response.json()["total_minutes"] == 0
+
+
+def test_full_time_equivalents_count_the_year_s_hours_over_a_full_time_job() -> None:
+    assert accounting.full_time_equivalent(0) == "0.00"
+    assert accounting.full_time_equivalent(1607 * 60) == "1.00"
+    assert accounting.full_time_equivalent(1000 * 60) == "0.62"  # 0.6223
+    assert accounting.full_time_equivalent(4018 * 60) == "2.50"  # 2.50031

@@ -142,6 +142,7 @@ def accounting_endpoint(request: Request) -> Response:
         rows = accounting.accounting_rows(session, association=association, year=int(raw))
         method = method_text(association)
     debit = sum(row.valued_cents for row in rows if row.side == "debit")
+    total_minutes = sum(row.minutes for row in rows if row.side == "debit")
     return JSONResponse(
         {
             "year": int(raw),
@@ -158,8 +159,10 @@ def accounting_endpoint(request: Request) -> Response:
                 }
                 for row in rows
             ],
-            "total_minutes": sum(row.minutes for row in rows if row.side == "debit"),
+            "total_minutes": total_minutes,
             "valued_amount": euros(debit),
+            # The year's hours over a full-time job's (accounting.FULL_TIME_YEAR_HOURS).
+            "full_time_equivalent": accounting.full_time_equivalent(total_minutes),
             "method": method,
         }
     )

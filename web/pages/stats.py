@@ -19,7 +19,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from instance import actions, exports, summaries
-from instance.accounting import AccountingRow, accounting_rows
+from instance.accounting import (
+    FULL_TIME_YEAR_HOURS,
+    AccountingRow,
+    accounting_rows,
+    full_time_equivalent,
+)
 from instance.action_rules import Caller
 from instance.errors import Forbidden, Invalid
 from instance.i18n import _
@@ -220,6 +225,8 @@ def accounting(request: Request) -> Response:
         "total_cents": total,
         "total_euros": euros(total),
         "total_minutes": sum(row.minutes for row in debit),
+        "full_time": full_time_equivalent(sum(row.minutes for row in debit)),
+        "full_time_hours": FULL_TIME_YEAR_HOURS,
         "method": method_text(association),
         "manage_links": links,
     }
