@@ -37,22 +37,27 @@ MAX_ROWS = 2000
 MAX_PROBLEMS = 100
 XLSX_SIGNATURE = b"PK\x03\x04"
 #: The fields a row may give, each with the headers it is found under (besides the
-#: export's own labels, English and French).
+#: export's own labels, English and French). Bénévalibre's exports of actions
+#: (Prénom, Nom, Pseudo, Durée as H:MM:SS, Durée (en heures), Distance (en km)...)
+#: are read as they are, for associations moving from it.
 HEADERS: dict[str, tuple[str, ...]] = {
     "date": ("date", "day", "jour"),
     "end_date": ("end_date", "date de fin"),
-    "volunteer": ("volunteer", "member", "bénévole", "membre", "username", "email"),
+    "volunteer": ("volunteer", "member", "bénévole", "membre", "username", "email", "pseudo"),
+    "first_name": ("first name", "prénom"),
+    "last_name": ("last name", "surname", "nom"),
     "title": ("title", "titre", "intitulé"),
     "description": ("description",),
     "category": ("category", "catégorie"),
     "project": ("project", "projet"),
     "level": ("level", "niveau", "qualification"),
     "minutes": ("minutes", "durée (minutes)"),
-    "hours": ("hours", "heures", "durée", "duration"),
+    "hours": ("hours", "heures", "durée (en heures)"),
+    "duration": ("duration", "durée"),
     "travel_minutes": ("travel_minutes",),
-    "distance_km": ("distance_km", "distance", "km"),
+    "distance_km": ("distance_km", "distance", "distance (en km)", "km"),
 }
-REQUIRED = ("date", "volunteer", "category")
+REQUIRED = ("date", "category")
 #: The action fields of prepare_action's messages, as the columns that gave them.
 FIELD_COLUMNS = {
     "volunteer_id": "volunteer",
@@ -141,7 +146,9 @@ def read_sheet(content: bytes) -> Sheet:
             continue
         columns[field] = index
     missing = [field for field in REQUIRED if field not in columns]
-    if "minutes" not in columns and "hours" not in columns:
+    if "volunteer" not in columns and not {"first_name", "last_name"} <= columns.keys():
+        missing.insert(1, "volunteer")
+    if not columns.keys() & {"minutes", "hours", "duration"}:
         missing.append("minutes")
     if missing:
         message = _("Columns missing from the first line: {names}.").format(
@@ -261,15 +268,18 @@ def row_data(cells: list[Any], columns: Mapping[str, int], names: Names) -> dict
         elif field == "date":
             errors["date"] = _("Enter a date like 2024-03-31.")
     try:
-        data["minutes"] = _minutes(cell("minutes"), cell("hours"))
+        data["minutes"] = _minutes(cell("minutes"), cell("hours"), cell("duration"))
     except Invalid as error:
         errors.update(error.errors)
     if (travel := cell("travel_minutes")) is not None:
         data["travel_minutes"] = _whole(travel)
     if (distance := cell("distance_km")) is not None:
         data["distance_km"] = str(distance)
-    volunteer = cell("volunteer")
-    member = names.members.get(_folded(volunteer)) if volunteer is not None else None
+    full_name = " ".join(_text(cell(part)) for part in ("first_name", "last_name")).strip()
+    volunteer, member = None, None
+    for candidate in (cell("volunteer"), full_name or None):  # a username, else first + last
+        if candidate is not None and member is None:
+            volunteer, member = str(candidate), names.members.get(_folded(candidate))
     if volunteer is None:
         errors["volunteer"] = _("Name the volunteer.")
     elif member is None:
@@ -332,22 +342,25 @@ def _whole(value: Any) -> Any:
     return value
 
 
-def _minutes(minutes: Any, hours: Any) -> Any:
-    """The duration in minutes: the minutes column, else hours (1.5, 1,5, 1:30 or 1h30)."""
+def _minutes(minutes: Any, hours: Any, duration: Any = None) -> Any:
+    """The duration in minutes: the minutes column, else hours (1.5, 1,5, 1:30 or 1h30),
+    else a duration as Bénévalibre writes it (1:30:00, or 1 day, 2:00:00)."""
     if minutes is not None:
         return _whole(minutes)
-    if hours is None:
+    field, value = ("hours", hours) if hours is not None else ("duration", duration)
+    if value is None:
         raise Invalid({"minutes": _("Enter a duration.")})
-    text = str(hours).strip().lower()
-    clock = re.fullmatch(r"(\d{1,3})\s*[:h]\s*(\d{1,2})?", text)
+    text = str(value).strip().lower()
+    clock = re.fullmatch(r"(?:(\d{1,3}) days?, )?(\d{1,3})\s*[:h]\s*(\d{1,2})?(?::(\d{2}))?", text)
     if clock:
-        return int(clock.group(1)) * 60 + int(clock.group(2) or 0)
+        days, whole, part, seconds = (int(group or 0) for group in clock.groups())
+        return (days * 24 + whole) * 60 + part + (1 if seconds >= 30 else 0)
     try:
         amount = Decimal(text.replace(",", "."))
     except InvalidOperation:
-        raise Invalid({"hours": _("Enter hours like 1.5 or 1:30.")}) from None
+        raise Invalid({field: _("Enter hours like 1.5 or 1:30.")}) from None
     if not amount.is_finite() or amount < 0:
-        raise Invalid({"hours": _("Enter hours like 1.5 or 1:30.")})
+        raise Invalid({field: _("Enter hours like 1.5 or 1:30.")})
     return int((amount * 60).to_integral_value())
 
 

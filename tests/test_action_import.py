@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from instance import action_import, actions
 from instance.action_import import ImportRefused, read_sheet
 from schema.db import Database
-from schema.tables import Action
+from schema.tables import Action, User
 from tests.factories import csrf_from
 from tests.test_action_pages import actions_of, sign_in
 from tests.test_actions_support import (
@@ -309,3 +309,39 @@ def test_many_problems_are_counted_and_the_first_hundred_listed(db: Database) ->
     assert len(refused.value.problems) == action_import.MAX_PROBLEMS
     assert refused.value.problems[0].line == 2 and refused.value.problems[-1].line == 51
     assert "160 problems" in refused.value.message
+
+
+async def test_a_benevalibre_export_imports_as_it_is(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    world = make_world(db)
+    with db.write() as session:
+        row = session.get(User, world.other.id)
+        assert row is not None
+        row.display_name = "Camille Dupont"
+        session.add(row)
+    category = world.category.name
+    header = (
+        "Prénom,Nom,Pseudo,Association,Titre,Description,Date,Date de fin,Durée,"
+        "Durée (en heures),En attente de modération,Distance (en km),Catégorie,Projet,Niveau"
+    )
+    content = csv_of(
+        header,
+        f",,{world.volunteer.username},Asso,Accueil,,{days_ago(4)},,1:30:00,1.5,False,,{category},,",
+        f"Camille,Dupont,cdupont,Asso,,,{days_ago(5)},,0:45:00,0.75,False,3.5,{category},,",
+        separator=",",
+    )
+    sheet = read_sheet(content)
+    assert "Association" in sheet.ignored and "En attente de modération" in sheet.ignored
+    await sign_in(client, world.manager)
+    response = await upload(client, world, content)
+    assert response.status_code == 303, problems_of(response.text)
+    imported = sorted((a.membership_id, a.minutes, a.title) for a in actions_of(db, world))
+    assert imported == sorted([(world.member.id, 90, "Accueil"), (world.other_member.id, 45, "")])
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"), [("1:30:00", 90), ("0:44:40", 45), ("1 day, 2:00:00", 1560)]
+)
+def test_durations_as_benevalibre_writes_them(duration: str, expected: int) -> None:
+    assert action_import._minutes(None, None, duration) == expected
