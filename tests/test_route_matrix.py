@@ -95,6 +95,7 @@ ROUTES: dict[str, str] = {
     "GET /a/{token}": "any",
     "GET /about/{page}": "public",
     "GET /manifest.webmanifest": "public",
+    "GET /sw.js": "public",
     "GET /access": "access_link",
     "GET /access/actions/{action_id}/delete": "access_link",
     "POST /access/actions/{action_id}/delete": "access_link",

@@ -36,6 +36,7 @@ from web.pages import (
     associations,
     home,
     members,
+    offline,
     stats,
 )
 from web.pages import follow_requests as follow_requests_pages
@@ -52,6 +53,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGE_MODULES = (
     home,
     app_manifest,
+    offline,
     accounts,
     associations,
     members,
