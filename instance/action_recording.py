@@ -12,12 +12,14 @@ a member gone, a rate changed...), it checks everything again in the write
 transaction, and refuses or records exactly as ``create_action`` would.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from instance import rollups
@@ -34,6 +36,7 @@ from instance.action_rules import (
 from instance.associations import can_see
 from instance.errors import Forbidden, Invalid, NotFound
 from instance.i18n import _
+from schema.db import Database
 from schema.driver_statements import DriverStatement, labelled, plain_object
 from schema.tables import (
     Action,
@@ -56,6 +59,8 @@ _INSERT_ACTION = DriverStatement(
     .values({name: bindparam(name) for name in _ACTION_COLUMNS})
     .returning(_ACTION_TABLE.c.id)
 )
+#: A sender's key for one recording (see recorded_before).
+CLIENT_REF = re.compile(r"[A-Za-z0-9_-]{8,64}")
 DEFAULTS: dict[str, Any] = {
     "end_date": None,
     "travel_minutes": None,
@@ -64,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "title": "",
     "description": "",
     "distance_hundredths": None,
+    "client_ref": None,
 }
 #: Columns of the association that the checks (and the new row) depend on.
 ASSOCIATION_RULES = (
@@ -209,13 +215,32 @@ def new_values(data: Mapping[str, Any], today: date, lenient: bool) -> dict[str,
         errors["minutes"] = _("Enter a duration.")
     if data.get("category_id") in (None, ""):
         errors["category_id"] = _("Choose a category.")
+    ref = data.get("client_ref")
+    if ref not in (None, "") and (not isinstance(ref, str) or not CLIENT_REF.fullmatch(ref)):
+        errors["client_ref"] = _("Send a key of 8 to 64 letters, digits, - or _.")
     try:
         values = {**DEFAULTS, "date": today, **read_fields(data, lenient=lenient)}
     except Invalid as error:
         raise Invalid({**error.errors, **errors}) from None
     if errors:
         raise Invalid(errors)
+    values["client_ref"] = ref or None
     return values
+
+
+def recorded_before(session: Session, association_id: int, client_ref: str | None) -> Action | None:
+    """The action already recorded in the association under this sender's key (None: none).
+
+    A phone that lost the answer to a recording sends it again with the same key
+    (web/static/sw.js), as may an API client: the endpoints answer with this one.
+    """
+    if not client_ref:
+        return None
+    query = select(Action).where(
+        Action.association_id == association_id,  # type: ignore[arg-type]
+        Action.client_ref == client_ref,  # type: ignore[arg-type]
+    )
+    return session.scalars(query).first()
 
 
 def volunteer_of(caller: Caller, association_id: int, asked: int | None, found: Any) -> int:
@@ -391,3 +416,27 @@ def create_action(
         lenient=lenient,
     )
     return _write(session, prepared)
+
+
+def record_once(db: Database, prepared: Prepared) -> tuple[Action, bool]:
+    """Record a prepared action in a write of its own, unless its sender's key was used before.
+
+    Returns the action and whether it is new. Two sendings of one key at the same
+    moment (PostgreSQL; SQLite's writers take turns) meet the unique index: the
+    second then answers with the first one's action.
+    """
+    ref = prepared.row.get("client_ref")
+    try:
+        with db.write() as session:
+            found = recorded_before(session, prepared.association_id, ref)
+            if found is not None:
+                return found, False
+            return record_prepared(session, prepared), True
+    except IntegrityError:
+        if not ref:
+            raise
+        with db.read() as session:
+            found = recorded_before(session, prepared.association_id, ref)
+        if found is None:
+            raise
+        return found, False

@@ -21,7 +21,9 @@ from instance.action_recording import (
     new_values,
     plain_place,
     prepare_action,
+    record_once,
     record_prepared,
+    recorded_before,
     volunteer_of,
 )
 from instance.action_rules import (
@@ -63,6 +65,8 @@ __all__ = [
     "prepare_action",
     "read_filters",
     "record_prepared",
+    "recorded_before",
+    "record_once",
     "plain_place",
     "refuse_actions",
     "snapshot",
@@ -111,7 +115,8 @@ def _insert(
     source: str,
 ) -> Action:
     assert association.id is not None
-    fields = {key: value for key, value in values.items() if key != "membership_id"}
+    # A sender's key names one recording: the actions of a group go without it.
+    fields = {k: v for k, v in values.items() if k not in ("membership_id", "client_ref")}
     action = Action(
         **fields,
         association_id=association.id,

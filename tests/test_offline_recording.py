@@ -83,4 +83,5 @@ def test_an_action_recorded_offline_is_sent_when_the_server_is_back(live, chromi
     with db.read() as session:
         [action] = session.exec(select(Action).where(Action.membership_id == world.member.id))
     assert action.date == today()
+    assert action.client_ref and len(action.client_ref) >= 8  # the key offline.js gave it
     context.close()

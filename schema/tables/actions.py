@@ -8,7 +8,7 @@ hundredths of a kilometre, so every sum is exact on every database.
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from schema.tables._base import utcnow
@@ -93,6 +93,15 @@ class Action(SQLModel, table=True):
         Index("ix_volunteer_action_membership_date", "membership_id", "date"),
         Index("ix_volunteer_action_status", "status", "notified_at", "association_id"),
         Index("ix_volunteer_action_level_date", "level_id", "date"),
+        # A recording sent twice (a phone that lost the answer) is found by its key.
+        Index(
+            "ix_volunteer_action_client_ref",
+            "association_id",
+            "client_ref",
+            unique=True,
+            sqlite_where=text("client_ref IS NOT NULL"),
+            postgresql_where=text("client_ref IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -124,6 +133,9 @@ class Action(SQLModel, table=True):
     decided_at: datetime | None = None
     # When managers were told (in a digest) that this action awaits validation.
     notified_at: datetime | None = None
+    #: A key the sender chose for this recording (the offline form, an API client): the
+    #: same key again in the association records nothing twice. None for most actions.
+    client_ref: str | None = Field(default=None, max_length=64)
 
 
 class ActionEvent(SQLModel, table=True):

@@ -165,7 +165,12 @@ def list_endpoint(request: Request) -> Response:
 @json_view
 @on_loop
 def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
-    """POST an action (or, with volunteer_ids, the same action for a group)."""
+    """POST an action (or, with volunteer_ids, the same action for a group).
+
+    An optional "client_ref" (8 to 64 letters, digits, - or _) makes the request
+    safe to send again: the same key in the association answers 200 with the
+    action recorded the first time, and records nothing.
+    """
     db = services(request).db
     if "volunteer_ids" in data:
         return _create_group(request, data, api_user(request))
@@ -182,11 +187,10 @@ def create_endpoint(request: Request, data: dict[str, Any]) -> Response:
             today=today_for(request),
             source="api",
         )
-    with db.write() as session:
-        created = actions.record_prepared(session, prepared)
+    created, new = actions.record_once(db, prepared)
     body = action_json(created, association, {user.id: user.username} if user.id else {})
     notify_pending(request, [created])
-    return JSONResponse(body, status_code=201)
+    return JSONResponse(body, status_code=201 if new else 200)  # 200: its client_ref came before
 
 
 def _create_group(request: Request, data: dict[str, Any], user: User) -> Response:

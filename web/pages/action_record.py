@@ -119,12 +119,15 @@ def _prepare(
         raise NotFound(_("No such association."))
     manager = actor.link is None and caller.may_edit_all
     offered = posted_choices(session, association, state)
+    data = form_data(state, association, offered, manager=manager)
+    # The key web/static/offline.js gives each sending of the form (sent again if kept offline).
+    data["client_ref"] = (state.get("offline_ref") or "").strip()
     return actions.prepare_action(
         session,
         association=association,
         user=actor.user,
         membership=caller.membership,
-        data=form_data(state, association, offered, manager=manager),
+        data=data,
         today=today_for(request),
         source=actor.source,
         lenient=True,
@@ -135,8 +138,7 @@ def _save(
     request: Request, prepared: actions.Prepared, actor: Actor, association: Association
 ) -> Response:
     """Write a checked action (a short write: see instance/action_recording.py)."""
-    with services(request).db.write() as session:
-        created = actions.record_prepared(session, prepared)
+    created, _new = actions.record_once(services(request).db, prepared)
     notify_pending(request, [created])
     flash(request, _("Saved: {what}.").format(what=describe(created, prepared.category_name)))
     return redirect(actor.url(association, "list"))

@@ -11,3 +11,27 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.ready.then(flush);
   window.addEventListener("online", flush);
 }
+
+/* Each sending of an action form carries a key of its own: kept offline and sent
+   again, it is recorded once (instance/action_recording.recorded_before). */
+function newKey() {
+  if (window.crypto && window.crypto.randomUUID) {
+    return window.crypto.randomUUID();
+  }
+  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 14);
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.classList.contains("action-form")) {
+    return;
+  }
+  let field = form.querySelector('input[name="offline_ref"]');
+  if (!field) {
+    field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "offline_ref";
+    form.appendChild(field);
+  }
+  field.value = newKey();
+});
