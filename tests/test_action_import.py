@@ -54,6 +54,19 @@ def problems_of(html: str) -> list[tuple[str, str, str]]:
     return [tuple(cell.strip() for cell in row) for row in rows]  # type: ignore[misc]
 
 
+def refusal(db: Database, world: World, sheet: action_import.Sheet) -> ImportRefused:
+    """What the manager's check of a sheet refuses (the test fails when it passes)."""
+    with db.read() as session, pytest.raises(ImportRefused) as refused:
+        action_import.prepare_import(
+            session,
+            association=world.association,
+            user=world.manager,
+            sheet=sheet,
+            today=days_ago(0),
+        )
+    return refused.value
+
+
 def volunteer_name(world: World) -> str:
     return world.volunteer.username
 
@@ -230,15 +243,8 @@ def test_windows_csv_and_same_names_shared_by_two_members(db: Database) -> None:
             session.add(row)
     content = f"date;volunteer;category;minutes\r\n{days_ago(1)};Dominique Martin;{world.category.name};30\r\n"
     sheet = read_sheet(content.encode("cp1252"))
-    with db.read() as session, pytest.raises(ImportRefused) as refused:
-        action_import.prepare_import(
-            session,
-            association=world.association,
-            user=world.manager,
-            sheet=sheet,
-            today=days_ago(0),
-        )
-    [problem] = refused.value.problems
+    refused = refusal(db, world, sheet)
+    [problem] = refused.problems
     assert problem.column == "volunteer" and "Several members are called" in problem.message
 
 
@@ -297,18 +303,11 @@ def test_many_problems_are_counted_and_the_first_hundred_listed(db: Database) ->
     world = make_world(db)
     lines = ["date;volunteer;category;minutes"] + [f"{days_ago(1)};Personne;Inconnue;30"] * 80
     sheet = read_sheet("\n".join(lines).encode())
-    with db.read() as session, pytest.raises(ImportRefused) as refused:
-        action_import.prepare_import(
-            session,
-            association=world.association,
-            user=world.manager,
-            sheet=sheet,
-            today=days_ago(0),
-        )
-    assert refused.value.total == 160  # two per line
-    assert len(refused.value.problems) == action_import.MAX_PROBLEMS
-    assert refused.value.problems[0].line == 2 and refused.value.problems[-1].line == 51
-    assert "160 problems" in refused.value.message
+    refused = refusal(db, world, sheet)
+    assert refused.total == 160  # two per line
+    assert len(refused.problems) == action_import.MAX_PROBLEMS
+    assert refused.problems[0].line == 2 and refused.problems[-1].line == 51
+    assert "160 problems" in refused.message
 
 
 async def test_a_benevalibre_export_imports_as_it_is(
