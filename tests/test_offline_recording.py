@@ -14,7 +14,7 @@ from sqlmodel import select
 from schema.db import Database
 from schema.tables import Action
 from tests.browser import PHONE
-from tests.test_actions_support import today
+from tests.test_actions_support import set_rules, today
 from tests.test_browser_actions import live_database, log_in, seed
 
 pytestmark = pytest.mark.browser
@@ -70,6 +70,12 @@ def test_an_action_recorded_offline_is_sent_when_the_server_is_back(live, chromi
         "Saved on this device: it will be sent as soon as the connection is back."
     )
     assert recorded(db, world.member.id or 0) == []
+    page.goto(form)  # still no server: the form tells what waits
+    notice = page.locator("#offline-status")
+    notice.wait_for()
+    assert notice.inner_text() == (
+        "1 action waits on this device: it will be sent as soon as the connection is back."
+    )
 
     instance.start()
     page.goto(form)  # a page opens: what waited is sent
@@ -84,4 +90,25 @@ def test_an_action_recorded_offline_is_sent_when_the_server_is_back(live, chromi
         [action] = session.exec(select(Action).where(Action.membership_id == world.member.id))
     assert action.date == today()
     assert action.client_ref and len(action.client_ref) >= 8  # the key offline.js gave it
+    assert page.locator("#offline-status").is_hidden()  # nothing waits any more
+
+    # Kept again, and refused once sent: the association lowered its maximum meanwhile.
+    instance.stop()
+    page.goto(form)
+    page.get_by_text("2 h", exact=True).click()
+    page.get_by_text(world.categories[1].name, exact=True).click()
+    page.get_by_role("button", name="Save").click()
+    page.locator("#saved-offline").wait_for()
+    set_rules(db, world.association, max_minutes_per_action=60)
+    instance.start()
+    page.goto(form)
+    notice = page.locator("#offline-status")
+    notice.wait_for()
+    assert notice.inner_text() == (
+        "Actions kept on this device and refused when they were sent: 1. Record them again."
+    )
+    assert len(recorded(db, world.member.id or 0)) == 1
+    page.reload()  # told once
+    time.sleep(0.5)
+    assert page.locator("#offline-status").is_hidden()
     context.close()

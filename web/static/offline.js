@@ -8,8 +8,37 @@ if ("serviceWorker" in navigator) {
     }
   };
   navigator.serviceWorker.register("/sw.js").catch(() => undefined);
-  navigator.serviceWorker.ready.then(flush);
-  window.addEventListener("online", flush);
+  navigator.serviceWorker.ready.then(flush).then(showStatus);
+  window.addEventListener("online", () => {
+    flush();
+    showStatus();
+  });
+}
+
+/* On the action form: how many actions wait on this device, and any refused once sent.
+   The sentences come from the page (#offline-status data-*), in the person's language. */
+function showStatus() {
+  const notice = document.getElementById("offline-status");
+  const worker = navigator.serviceWorker.controller;
+  if (!notice || !worker) {
+    return;
+  }
+  const channel = new MessageChannel();
+  channel.port1.onmessage = (event) => {
+    const found = event.data || {};
+    const parts = [];
+    if (found.waiting === 1) {
+      parts.push(notice.dataset.one);
+    } else if (found.waiting > 1) {
+      parts.push(notice.dataset.many.replace("{count}", String(found.waiting)));
+    }
+    if (found.refused > 0) {
+      parts.push(notice.dataset.refused.replace("{count}", String(found.refused)));
+    }
+    notice.textContent = parts.join(" ");
+    notice.hidden = parts.length === 0;
+  };
+  worker.postMessage("status", [channel.port2]);
 }
 
 /* Each sending of an action form carries a key of its own: kept offline and sent

@@ -4,7 +4,9 @@
    - A posted action form (an account's or an access link's) that cannot reach the
      server is kept in IndexedDB; the person sees that it is saved on the device.
    - Kept actions are sent again, oldest first, when a page opens or the browser
-     comes back online; an answer from the server (even a refusal) ends the wait.
+     comes back online; an answer from the server ends the wait. One it refuses
+     (the association's rules changed, the session ended) is counted as refused,
+     and the action form says so once (web/static/offline.js asks for "status").
    - The action form itself, and the styles, are kept from the last visit, so the
      form opens without a connection too. Logging out forgets the kept pages.
 */
@@ -30,8 +32,21 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("message", (event) => {
   if (event.data === "flush") {
     event.waitUntil(flush());
+  } else if (event.data === "status" && event.ports[0]) {
+    event.waitUntil(status().then((found) => event.ports[0].postMessage(found)));
   }
 });
+
+/* How many actions wait, and how many were refused since the last look (then forgotten). */
+async function status() {
+  await flush();
+  const items = await everything();
+  const refused = items.filter((item) => item.refused);
+  for (const item of refused) {
+    await forget(item.id);
+  }
+  return { waiting: items.length - refused.length, refused: refused.length };
+}
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
@@ -120,8 +135,12 @@ function keep(item) {
   return inStore("readwrite", (store) => store.add(item));
 }
 
-function waiting() {
+function everything() {
   return inStore("readonly", (store) => store.getAll());
+}
+
+function refuse(item) {
+  return inStore("readwrite", (store) => store.put(Object.assign({}, item, { refused: true })));
 }
 
 function forget(id) {
@@ -140,7 +159,7 @@ function flush() {
 }
 
 async function sendWaiting() {
-  for (const item of await waiting()) {
+  for (const item of (await everything()).filter((kept) => !kept.refused)) {
     let response;
     try {
       response = await fetch(item.url, {
@@ -156,6 +175,10 @@ async function sendWaiting() {
     if (response.status >= 500) {
       return;
     }
-    await forget(item.id);
+    if (response.status >= 400) {
+      await refuse(item); // recorded nothing: the person is told on the form
+    } else {
+      await forget(item.id); // recorded (a redirect), or recorded before (same key)
+    }
   }
 }
