@@ -7,7 +7,7 @@ sides. Everything A shows is compared with what B and C themselves say, exactly.
 """
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ from tests.consolidation_three_support import (
 from tests.factories import PASSWORD, make_association, make_user
 from tests.federation_support import wait_for
 from tests.live import LiveInstance
+from tests.test_actions_support import today as instance_today
 from tests.test_federation_live import host_of
 from tests.test_links_live import browser
 
@@ -195,7 +196,7 @@ def _offline_changes(trio: Trio, person: Person, first_id: int) -> None:
         association = session.exec(
             select(Association).where(Association.slug == person.slugs[trio.c.url])
         ).one()
-        today = date.today()
+        today = instance_today()  # the instances' day (Europe/Paris), not the machine's
         data = {"minutes": 30, "category_id": person.categories[trio.c.url]}
         actions.create_action(session, association=association, user=user, data=data, today=today)
         old = {**data, "minutes": 15, "date": f"{today.year - 1}-03-10"}
